@@ -1,0 +1,199 @@
+"""Every ``SCHEMAGUARD_*`` key: one table of defaults, one validator, errors naming the key."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import SchemaGuardError
+from .plan import ALL_OPERATIONS
+
+MODES = ("heal", "check", "strict", "off")
+RUN_ON = ("init", "first_request", "manual")
+
+DEFAULTS: dict[str, Any] = {
+    "SCHEMAGUARD_MODE": "heal",
+    "SCHEMAGUARD_RUN_ON": "init",
+    "SCHEMAGUARD_ALLOWED_OPERATIONS": ("create_table", "create_index", "add_column"),
+    "SCHEMAGUARD_EXCLUDE_TABLES": (),
+    "SCHEMAGUARD_LOCK_TIMEOUT": 30,
+    "SCHEMAGUARD_DDL_LOCK_TIMEOUT": 5,
+    "SCHEMAGUARD_HEALTH_URL": "/healthz/schema",
+    "SCHEMAGUARD_HEALTH_TOKEN": None,
+    "SCHEMAGUARD_HEALTH_CACHE_SECONDS": 10,
+    "SCHEMAGUARD_ERROR_HANDLERS": True,
+    "SCHEMAGUARD_CORS_ORIGINS": "*",
+    "SCHEMAGUARD_HEAL_ON_ERROR": True,
+    "SCHEMAGUARD_MIGRATIONS_DIR": None,
+    "SCHEMAGUARD_DEGRADE_MISSING_COLUMNS": True,
+    "SCHEMAGUARD_AUDIT_TABLE": "schemaguard_events",
+}
+
+STATE_TABLE = "schemaguard_state"
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The validated configuration of one app."""
+
+    mode: str
+    run_on: str
+    allowed_operations: frozenset[str]
+    exclude_tables: tuple[str, ...]
+    lock_timeout: float
+    ddl_lock_timeout: float
+    health_url: str | None
+    health_token: str | None
+    health_cache_seconds: float
+    error_handlers: bool
+    cors_origins: tuple[str, ...]
+    heal_on_error: bool
+    migrations_dir: str | None
+    degrade_missing_columns: bool
+    audit_table: str | None
+
+
+def _fail(key: str, value: Any, allowed: str) -> SchemaGuardError:
+    return SchemaGuardError(f"{key}={value!r} is not valid: expected {allowed}.")
+
+
+def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value.lower() not in choices:
+        raise _fail(key, value, "one of " + ", ".join(repr(c) for c in choices))
+    return value.lower()
+
+
+def _str_list(key: str, value: Any, what: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [v for v in (p.strip() for p in value.split(",")) if v]
+    if not isinstance(value, (list, tuple, set, frozenset)) or not all(
+        isinstance(v, str) and v for v in value
+    ):
+        raise _fail(key, value, f"a list of {what} (or a comma-separated string)")
+    return tuple(value)
+
+
+def _number(key: str, value: Any, *, minimum: float, strict: bool) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ok and (value > minimum if strict else value >= minimum):
+        return float(value)
+    bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+    raise _fail(key, value, f"a number of seconds {bound}")
+
+
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _fail(key, value, "True or False")
+    return value
+
+
+def _optional_str(key: str, value: Any, what: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise _fail(key, value, f"None or {what}")
+    return value
+
+
+def load_config(config: Mapping[str, Any]) -> Config:
+    """Validate an app's config (defaults already set); raise naming the first bad key."""
+    unknown = sorted(k for k in config if k.startswith("SCHEMAGUARD_") and k not in DEFAULTS)
+    if unknown:
+        raise SchemaGuardError(
+            f"Unknown configuration key {unknown[0]}: flask-schemaguard knows "
+            + ", ".join(sorted(DEFAULTS))
+            + "."
+        )
+    get = config.get
+    ops = (
+        _str_list(
+            "SCHEMAGUARD_ALLOWED_OPERATIONS", get("SCHEMAGUARD_ALLOWED_OPERATIONS"), "operations"
+        )
+        if get("SCHEMAGUARD_ALLOWED_OPERATIONS") not in ((), [])
+        else ()
+    )
+    bad = [o for o in ops if o not in ALL_OPERATIONS]
+    if bad:
+        raise _fail(
+            "SCHEMAGUARD_ALLOWED_OPERATIONS",
+            get("SCHEMAGUARD_ALLOWED_OPERATIONS"),
+            "a list drawn from " + ", ".join(sorted(ALL_OPERATIONS)),
+        )
+    exclude_value = get("SCHEMAGUARD_EXCLUDE_TABLES")
+    exclude = (
+        ()
+        if exclude_value in ((), [], None)
+        else _str_list("SCHEMAGUARD_EXCLUDE_TABLES", exclude_value, "table names or glob patterns")
+    )
+    health_url = _optional_str(
+        "SCHEMAGUARD_HEALTH_URL", get("SCHEMAGUARD_HEALTH_URL"), "a path starting with '/'"
+    )
+    if health_url is not None and not health_url.startswith("/"):
+        raise _fail("SCHEMAGUARD_HEALTH_URL", health_url, "None or a path starting with '/'")
+    origins_value = get("SCHEMAGUARD_CORS_ORIGINS")
+    if origins_value is None:
+        origins: tuple[str, ...] = ()
+    else:
+        origins = _str_list(
+            "SCHEMAGUARD_CORS_ORIGINS",
+            origins_value,
+            "origins such as 'https://app.example.com', or '*'",
+        )
+    audit = _optional_str(
+        "SCHEMAGUARD_AUDIT_TABLE",
+        get("SCHEMAGUARD_AUDIT_TABLE"),
+        "a table name (letters, digits, underscores)",
+    )
+    if audit is not None and not _IDENTIFIER.match(audit):
+        raise _fail(
+            "SCHEMAGUARD_AUDIT_TABLE",
+            audit,
+            "None or a table name (letters, digits, underscores, at most 63)",
+        )
+    if audit == STATE_TABLE:
+        raise _fail("SCHEMAGUARD_AUDIT_TABLE", audit, f"a name other than {STATE_TABLE!r}")
+    migrations_dir = get("SCHEMAGUARD_MIGRATIONS_DIR")
+    if migrations_dir is not None and not isinstance(migrations_dir, (str,)):
+        migrations_dir = str(migrations_dir) if hasattr(migrations_dir, "__fspath__") else None
+        if migrations_dir is None:
+            raise _fail(
+                "SCHEMAGUARD_MIGRATIONS_DIR",
+                get("SCHEMAGUARD_MIGRATIONS_DIR"),
+                "None or a directory path",
+            )
+    return Config(
+        mode=_choice("SCHEMAGUARD_MODE", get("SCHEMAGUARD_MODE"), MODES),
+        run_on=_choice("SCHEMAGUARD_RUN_ON", get("SCHEMAGUARD_RUN_ON"), RUN_ON),
+        allowed_operations=frozenset(ops),
+        exclude_tables=exclude,
+        lock_timeout=_number(
+            "SCHEMAGUARD_LOCK_TIMEOUT", get("SCHEMAGUARD_LOCK_TIMEOUT"), minimum=0, strict=False
+        ),
+        ddl_lock_timeout=_number(
+            "SCHEMAGUARD_DDL_LOCK_TIMEOUT",
+            get("SCHEMAGUARD_DDL_LOCK_TIMEOUT"),
+            minimum=0,
+            strict=True,
+        ),
+        health_url=health_url,
+        health_token=_optional_str(
+            "SCHEMAGUARD_HEALTH_TOKEN", get("SCHEMAGUARD_HEALTH_TOKEN"), "a non-empty token string"
+        ),
+        health_cache_seconds=_number(
+            "SCHEMAGUARD_HEALTH_CACHE_SECONDS",
+            get("SCHEMAGUARD_HEALTH_CACHE_SECONDS"),
+            minimum=0,
+            strict=False,
+        ),
+        error_handlers=_bool("SCHEMAGUARD_ERROR_HANDLERS", get("SCHEMAGUARD_ERROR_HANDLERS")),
+        cors_origins=origins,
+        heal_on_error=_bool("SCHEMAGUARD_HEAL_ON_ERROR", get("SCHEMAGUARD_HEAL_ON_ERROR")),
+        migrations_dir=migrations_dir,
+        degrade_missing_columns=_bool(
+            "SCHEMAGUARD_DEGRADE_MISSING_COLUMNS", get("SCHEMAGUARD_DEGRADE_MISSING_COLUMNS")
+        ),
+        audit_table=audit,
+    )

@@ -1,0 +1,259 @@
+"""Compare model shapes with reflected shapes: a pure function, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .names import fold, fold_all, unique_name
+from .report import Drift, DriftKind, Severity
+from .shape import IndexShape, SchemaShape, TableShape
+from .typefamily import types_match
+
+Excluded = Callable[[str | None, str], bool]
+
+NOT_NULL_HINT = "add a server_default or make it nullable, or write a migration"
+
+
+def _never(schema: str | None, name: str) -> bool:
+    return False
+
+
+def diff(
+    model: SchemaShape,
+    database: SchemaShape,
+    *,
+    bind: str | None = None,
+    excluded: Excluded = _never,
+) -> list[Drift]:
+    """Every difference between ``model`` and ``database``, models first, then extras."""
+    dialect = database.dialect
+    live = {(s, fold(n, dialect)): t for (s, n), t in database.tables.items()}
+    items: list[Drift] = []
+    seen: set[tuple[str | None, str]] = set()
+    for (schema, name), table in model.tables.items():
+        if excluded(schema, name):
+            continue
+        key = (schema, fold(name, dialect))
+        seen.add(key)
+        found = live.get(key)
+        if found is None:
+            items.append(
+                Drift(
+                    DriftKind.MISSING_TABLE,
+                    name,
+                    None,
+                    Severity.ERROR,
+                    True,
+                    f"Table '{_qual(schema, name)}' does not exist in the database.",
+                    bind,
+                    schema,
+                )
+            )
+            continue
+        items.extend(_diff_table(table, found, dialect, bind))
+    for (schema, folded), table in sorted(live.items(), key=lambda kv: (kv[0][0] or "", kv[0][1])):
+        if (schema, folded) in seen or excluded(schema, table.name):
+            continue
+        items.append(
+            Drift(
+                DriftKind.EXTRA_TABLE,
+                table.name,
+                None,
+                Severity.INFO,
+                False,
+                f"Table '{_qual(schema, table.name)}' exists in the database but not in the "
+                "models (left alone).",
+                bind,
+                schema,
+            )
+        )
+    return items
+
+
+def _qual(schema: str | None, name: str) -> str:
+    return f"{schema}.{name}" if schema else name
+
+
+def _diff_table(model: TableShape, live: TableShape, dialect: str, bind: str | None) -> list[Drift]:
+    schema, tname = model.schema, model.name
+    qual = _qual(schema, tname)
+    items: list[Drift] = []
+
+    def add(
+        kind: DriftKind,
+        name: str | None,
+        sev: Severity,
+        healable: bool,
+        detail: str,
+        hint: str | None = None,
+    ) -> None:
+        items.append(Drift(kind, tname, name, sev, healable, detail, bind, schema, hint))
+
+    live_cols = {fold(c.name, dialect): c for c in live.columns}
+    model_cols = {fold(c.name, dialect) for c in model.columns}
+    pk = set(fold_all(model.primary_key, dialect))
+    missing_cols: set[str] = set()
+    addable_cols: set[str] = set()
+    for col in model.columns:
+        key = fold(col.name, dialect)
+        found = live_cols.get(key)
+        if found is None:
+            missing_cols.add(key)
+            can_add = key not in pk and (col.nullable or col.default is not None)
+            if can_add:
+                addable_cols.add(key)
+            add(
+                DriftKind.MISSING_COLUMN,
+                col.name,
+                Severity.ERROR,
+                can_add,
+                f"Column '{qual}.{col.name}' does not exist in the database.",
+                None
+                if can_add
+                else (
+                    "a primary key column cannot be added; write a migration"
+                    if key in pk
+                    else f"NOT NULL without a server default: {NOT_NULL_HINT}"
+                ),
+            )
+            continue
+        if not types_match(col.type_text, found.type_text, dialect):
+            add(
+                DriftKind.TYPE_MISMATCH,
+                col.name,
+                Severity.WARNING,
+                False,
+                f"Column '{qual}.{col.name}' is {found.type_text or 'untyped'} in the database "
+                f"but {col.type_text} in the model.",
+                "retyping is never automatic: write a migration",
+            )
+        if key not in pk and col.nullable != found.nullable:
+            want = "NULL" if col.nullable else "NOT NULL"
+            have = "NULL" if found.nullable else "NOT NULL"
+            add(
+                DriftKind.NULLABLE_MISMATCH,
+                col.name,
+                Severity.WARNING,
+                False,
+                f"Column '{qual}.{col.name}' is {have} in the database but {want} in the model.",
+                "write a migration",
+            )
+    for key, col in live_cols.items():
+        if key not in model_cols:
+            add(
+                DriftKind.EXTRA_COLUMN,
+                col.name,
+                Severity.INFO,
+                False,
+                f"Column '{qual}.{col.name}' exists in the database but not in the model "
+                "(left alone).",
+            )
+
+    live_pk = set(fold_all(live.primary_key, dialect))
+    if pk and pk != live_pk:
+        add(
+            DriftKind.PRIMARY_KEY_MISMATCH,
+            None,
+            Severity.ERROR,
+            False,
+            f"Primary key of '{qual}' is ({', '.join(live.primary_key) or 'none'}) in the "
+            f"database but ({', '.join(model.primary_key)}) in the model.",
+            "primary keys are never changed automatically: write a migration",
+        )
+
+    def buildable(columns: tuple[str, ...]) -> bool:
+        folded = [fold(c, dialect) for c in columns]
+        return all(c in live_cols or c in addable_cols or c not in model_cols for c in folded)
+
+    live_indexes = live.indexes + live.uniques
+    live_by_name = {fold(i.name, dialect): i for i in live_indexes if i.name}
+    live_sigs = {(fold_all(i.columns, dialect), i.unique) for i in live_indexes}
+    live_sigs.add((fold_all(live.primary_key, dialect), True))
+    matched: set[str] = set()
+
+    def present(ix: IndexShape) -> bool:
+        if ix.name and fold(ix.name, dialect) in live_by_name:
+            matched.add(fold(ix.name, dialect))
+            return True
+        cols = fold_all(ix.columns, dialect)
+        for sig_cols, sig_unique in live_sigs:
+            if sig_cols == cols and (sig_unique or not ix.unique):
+                return True
+        if ix.unique:  # a unique constraint on the same columns in another order
+            return any(set(s[0]) == set(cols) and s[1] for s in live_sigs)
+        return False
+
+    for ix in model.indexes:
+        if not present(ix):
+            add(
+                DriftKind.MISSING_INDEX,
+                ix.name,
+                Severity.WARNING,
+                buildable(ix.columns),
+                f"{'Unique index' if ix.unique else 'Index'} '{ix.name}' on "
+                f"'{qual}' ({', '.join(ix.columns)}) does not exist in the database.",
+            )
+    for uc in model.uniques:
+        if not present(uc):
+            add(
+                DriftKind.MISSING_UNIQUE_CONSTRAINT,
+                uc.name or unique_name(tname, uc.columns),
+                Severity.WARNING,
+                buildable(uc.columns),
+                f"Unique constraint on '{qual}' ({', '.join(uc.columns)}) does not exist in "
+                "the database.",
+                "healed as a unique index; fails if duplicate rows exist",
+            )
+
+    live_fks = {
+        (
+            fold_all(f.columns, dialect),
+            fold(f.referred_table, dialect),
+            fold_all(f.referred_columns, dialect),
+        )
+        for f in live.foreign_keys
+    }
+    for fk in model.foreign_keys:
+        folded_cols = fold_all(fk.columns, dialect)
+        if any(c in missing_cols for c in folded_cols):
+            continue  # added together with its column
+        sig = (
+            folded_cols,
+            fold(fk.referred_table, dialect),
+            fold_all(fk.referred_columns, dialect),
+        )
+        if sig not in live_fks:
+            add(
+                DriftKind.MISSING_FOREIGN_KEY,
+                fk.name,
+                Severity.WARNING,
+                False,
+                f"Foreign key '{qual}' ({', '.join(fk.columns)}) -> "
+                f"{fk.referred_table} ({', '.join(fk.referred_columns)}) does not exist in the "
+                "database.",
+                "SQLite cannot add a foreign key to an existing table"
+                if dialect == "sqlite"
+                else "write a migration (adding a constraint can fail on existing rows)",
+            )
+
+    model_index_names = {fold(i.name, dialect) for i in model.indexes + model.uniques if i.name}
+    model_sigs = {fold_all(i.columns, dialect) for i in model.indexes + model.uniques}
+    fk_sigs = {fold_all(f.columns, dialect) for f in live.foreign_keys}
+    for ix in live.indexes:
+        if not ix.name:
+            continue
+        folded = fold(ix.name, dialect)
+        cols = fold_all(ix.columns, dialect)
+        if folded in matched or folded in model_index_names or cols in model_sigs:
+            continue
+        if cols in fk_sigs or cols == fold_all(live.primary_key, dialect):
+            continue  # MySQL's automatic index for a foreign key / the primary key
+        add(
+            DriftKind.EXTRA_INDEX,
+            ix.name,
+            Severity.INFO,
+            False,
+            f"Index '{ix.name}' on '{qual}' exists in the database but not in the model "
+            "(left alone).",
+        )
+    return items

@@ -1,0 +1,307 @@
+"""The Flask extension: wiring, per-app state and the startup check."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, current_app, has_app_context
+from sqlalchemy.engine import Engine
+
+from . import refresh
+from .config import DEFAULTS, STATE_TABLE, Config, load_config
+from .errors import SchemaDriftError, SchemaGuardError
+from .report import DriftReport, HealResult, Operation, Severity
+from .runner import Runner, Settings
+from .signals import drift_detected, heal_failed, schema_healed
+from .targets import Target, flask_sqlalchemy_targets, metadata_target
+
+logger = logging.getLogger("flask_schemaguard")
+
+#: ``flask <command>`` runs that must not trigger the startup check.
+SKIP_COMMANDS = frozenset({"db", "schemaguard"})
+
+
+@dataclass(eq=False)
+class GuardState:
+    """Everything the guard keeps for one app: ``app.extensions["schemaguard"]``."""
+
+    guard: SchemaGuard
+    config: Config
+    runner: Runner
+    startup_done: bool = False
+    startup_lock: threading.Lock = field(default_factory=threading.Lock)
+    last_report: DriftReport | None = None
+    last_result: HealResult | None = None
+    heal_on_error_times: dict[tuple[str | None, str], float] = field(default_factory=dict)
+    heal_on_error_lock: threading.Lock = field(default_factory=threading.Lock)
+    health_cache: Any = None
+
+    @property
+    def targets(self) -> list[Target]:
+        return self.runner.targets
+
+
+class SchemaGuard:
+    """Keep the app's database schema in step with its SQLAlchemy models.
+
+    ``SchemaGuard(app)`` or, in an app factory, ``guard = SchemaGuard()`` then
+    ``guard.init_app(app)``. The Flask-SQLAlchemy instance is found in
+    ``app.extensions["sqlalchemy"]`` unless ``db=`` is given; for plain SQLAlchemy pass
+    ``metadata=`` and ``engine=``.
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        db: Any = None,
+        metadata: sa.MetaData | None = None,
+        engine: Engine | None = None,
+    ) -> None:
+        if (metadata is None) != (engine is None):
+            raise SchemaGuardError(
+                "SchemaGuard(metadata=..., engine=...) needs both: the models' MetaData and the "
+                "Engine of the database to check."
+            )
+        if db is not None and metadata is not None:
+            raise SchemaGuardError("pass either db= or metadata=/engine=, not both")
+        self.db = db
+        self.metadata = metadata
+        self.engine = engine
+        if app is not None:
+            self.init_app(app)
+
+    # -- wiring --------------------------------------------------------------------------
+    def init_app(self, app: Flask) -> None:
+        """Read and validate config, register handlers, health and CLI, run the startup check."""
+        if "schemaguard" in app.extensions:
+            raise RuntimeError(
+                "SchemaGuard is already registered on this app: call init_app(app) once per "
+                "app, or use the existing guard from app.extensions['schemaguard'].guard."
+            )
+        for key, value in DEFAULTS.items():
+            app.config.setdefault(key, value)
+        config = load_config(app.config)
+        with app.app_context():
+            targets = self._targets(app)
+        settings = Settings(
+            exclude_tables=config.exclude_tables,
+            allowed_operations=config.allowed_operations,
+            lock_timeout=config.lock_timeout,
+            ddl_lock_timeout=config.ddl_lock_timeout,
+            audit_table=config.audit_table,
+            state_table=STATE_TABLE,
+            record_state_in_database=config.mode in ("heal", "strict"),
+            migrations_dir=self._migrations_dir(app, config),
+        )
+        state = GuardState(guard=self, config=config, runner=Runner(targets, settings))
+        app.extensions["schemaguard"] = state
+
+        if config.mode != "off" and config.error_handlers:
+            from .handlers import register_error_handlers
+
+            register_error_handlers(app)
+        if config.mode != "off" and config.health_url:
+            from .health import register_health
+
+            register_health(app, config.health_url)
+        from .cli import schemaguard_cli
+
+        app.cli.add_command(schemaguard_cli, name="schemaguard")
+
+        if config.mode == "off" or config.run_on == "manual" or _running_skipped_command():
+            state.startup_done = True
+        elif config.run_on == "init":
+            with app.app_context():
+                self._startup(app, state)
+        else:
+            app.before_request(self._before_first_request)
+
+    def _targets(self, app: Flask) -> list[Target]:
+        if self.metadata is not None and self.engine is not None:
+            return [metadata_target(self.metadata, self.engine)]
+        db = self.db if self.db is not None else app.extensions.get("sqlalchemy")
+        if db is None:
+            raise SchemaGuardError(
+                "SchemaGuard found no Flask-SQLAlchemy instance in app.extensions['sqlalchemy']: "
+                "call db.init_app(app) before SchemaGuard(app), pass SchemaGuard(app, db=db), "
+                "or use plain SQLAlchemy with SchemaGuard(app, metadata=..., engine=...)."
+            )
+        return flask_sqlalchemy_targets(db)
+
+    @staticmethod
+    def _migrations_dir(app: Flask, config: Config) -> str | None:
+        if config.migrations_dir:
+            return os.path.abspath(config.migrations_dir)
+        directory = getattr(app.extensions.get("migrate"), "directory", None)
+        return os.path.abspath(directory) if directory else None
+
+    def _before_first_request(self) -> None:
+        state = _state(current_app._get_current_object())  # type: ignore[attr-defined]
+        if state.startup_done:
+            return
+        with state.startup_lock:
+            if state.startup_done:
+                return
+            self._startup(current_app._get_current_object(), state)  # type: ignore[attr-defined]
+
+    def _startup(self, app: Flask, state: GuardState) -> None:
+        try:
+            if state.config.mode == "check":
+                report = state.runner.check()
+                self._after_check(app, state, report)
+            else:
+                result = state.runner.heal()
+                self._after_heal(app, state, result)
+                report = result.after
+            if state.config.mode == "strict":
+                remaining = [i for i in report.items if i.severity is Severity.ERROR]
+                if remaining:
+                    raise SchemaDriftError(
+                        f"SCHEMAGUARD_MODE='strict': {len(remaining)} error-level drift item(s) "
+                        "remain after healing",
+                        report,
+                    )
+                lock = [i for i in report.items if i.kind.value == "lock_timeout"]
+                if lock:
+                    raise SchemaGuardError(lock[0].detail)
+        finally:
+            state.startup_done = True
+
+    # -- results -> logs, signals, ORM ---------------------------------------------------
+    def _after_check(self, app: Flask, state: GuardState, report: DriftReport) -> None:
+        state.last_report = report
+        refresh.sync_mappers(state.targets, report, degrade=state.config.degrade_missing_columns)
+        for item in report.items:
+            if item.severity is not Severity.INFO:
+                logger.warning(
+                    "schemaguard: %s%s", item.detail, f" ({item.hint})" if item.hint else ""
+                )
+        if not report.in_sync:
+            drift_detected.send(app, report=report)
+        logger.info("schemaguard: %s", _summary(report))
+
+    def _after_heal(self, app: Flask, state: GuardState, result: HealResult) -> None:
+        state.last_result = result
+        if result.applied and not result.dry_run:
+            refresh.dispose_engines(state.targets)
+            schema_healed.send(app, result=result)
+        if result.failed:
+            heal_failed.send(app, result=result, error=None)
+        state.last_report = result.after
+        refresh.sync_mappers(
+            state.targets, result.after, degrade=state.config.degrade_missing_columns
+        )
+        for item in result.after.items:
+            if item.severity is not Severity.INFO:
+                logger.warning(
+                    "schemaguard: %s%s", item.detail, f" ({item.hint})" if item.hint else ""
+                )
+        if not result.after.in_sync:
+            drift_detected.send(app, report=result.after)
+        logger.info(
+            "schemaguard: heal applied %d, failed %d, skipped %d; %s",
+            len(result.applied),
+            len(result.failed),
+            len(result.skipped),
+            _summary(result.after),
+        )
+
+    # -- public API ----------------------------------------------------------------------
+    def check(self, app: Flask | None = None) -> DriftReport:
+        """Compare the models with the database (read-only)."""
+        app = self._app(app)
+        state = _state(app)
+        with app.app_context():
+            report = state.runner.check()
+            self._after_check(app, state, report)
+        return report
+
+    def plan(self, app: Flask | None = None) -> list[Operation]:
+        """The operations a heal would run now (read-only)."""
+        app = self._app(app)
+        with app.app_context():
+            return _state(app).runner.plan()
+
+    def heal(self, dry_run: bool = False, app: Flask | None = None) -> HealResult:
+        """Heal safe drift now (in any mode but ``off``) and refresh the ORM."""
+        app = self._app(app)
+        state = _state(app)
+        if state.config.mode == "off":
+            raise SchemaGuardError("SCHEMAGUARD_MODE='off': healing is switched off for this app")
+        with app.app_context():
+            result = state.runner.heal(dry_run=dry_run)
+            if not dry_run:
+                self._after_heal(app, state, result)
+        return result
+
+    def heal_table(self, app: Flask, bind: str | None, table: str) -> HealResult:
+        """Heal one table (its columns and indexes, or the table itself): used on errors."""
+        state = _state(app)
+        result = state.runner.heal(only={(bind, table)})
+        self._after_heal(app, state, result)
+        return result
+
+    def _app(self, app: Flask | None) -> Flask:
+        if app is not None:
+            return app
+        if has_app_context():
+            return current_app._get_current_object()  # type: ignore[attr-defined, no-any-return]
+        raise RuntimeError(
+            "No app given and no app context: call guard.check(app=app), or run inside "
+            "app.app_context(). Did you forget init_app?"
+        )
+
+
+def _state(app: Flask) -> GuardState:
+    try:
+        return app.extensions["schemaguard"]  # type: ignore[no-any-return]
+    except KeyError:
+        raise RuntimeError(
+            "SchemaGuard is not registered on this app. Did you forget init_app(app)?"
+        ) from None
+
+
+def get_state(app: Flask | None = None) -> GuardState:
+    """The guard state of ``app`` (default: the current app)."""
+    return _state(app if app is not None else current_app._get_current_object())  # type: ignore[attr-defined]
+
+
+def _summary(report: DriftReport) -> str:
+    if not report.items:
+        return "schema in sync"
+    counts: dict[str, int] = {}
+    for item in report.items:
+        counts[item.severity.value] = counts.get(item.severity.value, 0) + 1
+    state = "in sync" if report.in_sync else "drift remains"
+    return f"{state} ({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))})"
+
+
+def _running_skipped_command() -> bool:
+    """True under ``flask db ...`` or ``flask schemaguard ...``."""
+    argv = sys.argv
+    if (
+        not argv
+        or "flask" not in os.path.basename(argv[0])
+        and not argv[0].endswith(os.path.join("flask", "__main__.py"))
+    ):
+        return False
+    takes_value = {"--app", "-A", "--env-file", "-e"}
+    args = iter(argv[1:])
+    for arg in args:
+        if arg in takes_value:
+            next(args, None)
+            continue
+        if arg.startswith("-"):
+            continue
+        return arg in SKIP_COMMANDS
+    return False
+
+
+__all__ = ["SchemaGuard", "GuardState", "get_state"]

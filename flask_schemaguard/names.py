@@ -1,0 +1,43 @@
+"""Identifier folding and table-name filters."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+
+#: Tables the guard owns or that belong to migration tools: never drift.
+ALWAYS_EXCLUDED = ("alembic_version",)
+
+
+def fold(name: str, dialect: str) -> str:
+    """Fold an identifier the way the database compares it.
+
+    PostgreSQL keeps the case SQLAlchemy reflects (unquoted names come back lower case);
+    SQLite and MySQL/MariaDB compare column and index names case-insensitively.
+    """
+    return name if dialect == "postgresql" else name.lower()
+
+
+def fold_all(names: Iterable[str], dialect: str) -> tuple[str, ...]:
+    return tuple(fold(n, dialect) for n in names)
+
+
+class TableFilter:
+    """Decides which tables are checked: glob patterns on ``name`` or ``schema.name``."""
+
+    def __init__(self, patterns: Iterable[str] = (), owned: Iterable[str] = ()) -> None:
+        self.patterns = tuple(patterns)
+        self.owned = frozenset(n.lower() for n in (*owned, *ALWAYS_EXCLUDED))
+
+    def excluded(self, schema: str | None, name: str) -> bool:
+        if name.lower() in self.owned:
+            return True
+        qualified = f"{schema}.{name}" if schema else name
+        return any(
+            fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(qualified, p) for p in self.patterns
+        )
+
+
+def unique_name(table: str, columns: Iterable[str]) -> str:
+    """The name given to an unnamed unique constraint's index: ``uq_<table>_<columns>``."""
+    return "uq_" + table + "_" + "_".join(columns)
