@@ -104,7 +104,7 @@ def _mappers_for(tables: set[sa.Table]) -> list[orm.Mapper[Any]]:
     mappers = []
     for registry in list(mapperlib._all_registries()):
         for mapper in registry.mappers:
-            if mapper.local_table in tables and not mapper.non_primary:
+            if mapper.local_table in tables:
                 mappers.append(mapper)
     return mappers
 

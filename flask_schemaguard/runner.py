@@ -79,8 +79,15 @@ class Runner:
     # -- check ---------------------------------------------------------------------------
     def check(self, *, fast: bool = True) -> DriftReport:
         """Compare every bind with its models (read-only)."""
+        return self.check_with_fingerprints(fast=fast)[0]
+
+    def check_with_fingerprints(
+        self, *, fast: bool = True
+    ) -> tuple[DriftReport, dict[str | None, str | None]]:
+        """The report and each bind's schema fingerprint (None when unreachable)."""
         results = [self._check_bind(t, fast=fast) for t in self.targets]
-        return _report(results)
+        fingerprints = {t.bind: r.fingerprint for t, r in zip(self.targets, results, strict=True)}
+        return _report(results), fingerprints
 
     def fingerprints(self) -> dict[str | None, str | None]:
         """The current schema fingerprint of each bind (None when unreachable)."""

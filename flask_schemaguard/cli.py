@@ -1,0 +1,223 @@
+"""``flask schemaguard status | plan | heal | history``: thin adapters over the guard."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import click
+import sqlalchemy as sa
+from flask import current_app
+from flask.cli import AppGroup
+
+from .errors import SchemaGuardError
+from .extension import GuardState, get_state
+from .report import DriftReport, Severity
+
+EXIT_IN_SYNC, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
+
+schemaguard_cli = AppGroup("schemaguard", help="Check and heal database schema drift.")
+
+
+def _state() -> GuardState:
+    try:
+        return get_state(current_app._get_current_object())  # type: ignore[attr-defined]
+    except RuntimeError as exc:
+        _fail(str(exc))
+        raise  # unreachable
+
+
+def _fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    raise SystemExit(EXIT_ERROR)
+
+
+def _table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()
+    out = [line, "  ".join("-" * w for w in widths)]
+    out.extend(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
+    return "\n".join(out)
+
+
+def _echo_databases(report: DriftReport) -> None:
+    for db in report.databases:
+        name = db.bind or "default"
+        suffix = "" if db.reachable else f"  UNREACHABLE: {db.error}"
+        click.echo(f"database {name} ({db.dialect}): {db.url}{suffix}")
+
+
+def _drift_table(report: DriftReport) -> str:
+    rows = [
+        (
+            i.kind.value,
+            (f"{i.schema}." if i.schema else "") + (i.table or "-"),
+            i.name or "-",
+            i.severity.value,
+            "yes" if i.healable else "no",
+            i.bind or "default",
+        )
+        for i in report.items
+    ]
+    return _table(rows, ("kind", "table", "name", "severity", "healable", "bind"))
+
+
+def _filter_bind(report: DriftReport, bind: str | None) -> DriftReport:
+    if bind is None:
+        return report
+    key = None if bind == "default" else bind
+    known = [d.bind or "default" for d in report.databases]
+    if bind not in known:
+        _fail(f"no bind named {bind!r}; known binds: {', '.join(known)}")
+    return DriftReport(
+        tuple(i for i in report.items if i.bind == key),
+        tuple(d for d in report.databases if d.bind == key),
+    )
+
+
+def _check_or_fail(state: GuardState) -> DriftReport:
+    try:
+        return state.runner.check()
+    except SchemaGuardError as exc:
+        _fail(str(exc))
+        raise
+
+
+@schemaguard_cli.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--bind", default=None, help="Only this bind ('default' for the default one).")
+def status_command(as_json: bool, bind: str | None) -> None:
+    """Show each database and the drift between it and the models.
+
+    Exit status: 0 in sync, 1 drift, 2 database unreachable or bad configuration.
+    """
+    report = _filter_bind(_check_or_fail(_state()), bind)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        _echo_databases(report)
+        if report.items:
+            click.echo(_drift_table(report))
+            for item in report.items:
+                if item.severity is not Severity.INFO:
+                    hint = f" ({item.hint})" if item.hint else ""
+                    click.echo(f"- {item.detail}{hint}")
+        click.echo("in sync" if report.in_sync else "drift detected")
+    if any(not d.reachable for d in report.databases):
+        raise SystemExit(EXIT_ERROR)
+    raise SystemExit(EXIT_IN_SYNC if report.in_sync else EXIT_DRIFT)
+
+
+@schemaguard_cli.command("plan")
+@click.option("--sql", "show_sql", is_flag=True, help="Print each operation's DDL.")
+def plan_command(show_sql: bool) -> None:
+    """List the operations a heal would run now (read-only)."""
+    state = _state()
+    try:
+        operations = state.runner.plan()
+    except SchemaGuardError as exc:
+        _fail(str(exc))
+        raise
+    if not operations:
+        click.echo("nothing to do")
+        return
+    for op in operations:
+        click.echo(f"{op.describe()} ({op.bind or 'default'})")
+        if show_sql:
+            click.echo(f"    {op.sql.replace(chr(10), chr(10) + '    ')};")
+
+
+@schemaguard_cli.command("heal")
+@click.option("--dry-run", is_flag=True, help="Show what would be applied; change nothing.")
+def heal_command(dry_run: bool) -> None:
+    """Heal safe drift now: create missing tables, columns and indexes.
+
+    Exit status: 0 when nothing failed, 1 when an operation failed or error-level drift
+    remains, 2 database unreachable or bad configuration.
+    """
+    state = _state()
+    try:
+        result = state.guard.heal(dry_run=dry_run, app=current_app._get_current_object())  # type: ignore[attr-defined]
+    except SchemaGuardError as exc:
+        _fail(str(exc))
+        raise
+    verb = "would apply" if dry_run else "applied"
+    for op in result.applied:
+        click.echo(f"{verb}: {op.describe()}")
+    for op, error in result.failed:
+        click.echo(f"failed: {op.describe()}: {error}")
+    for item in result.skipped:
+        hint = f" ({item.hint})" if item.hint else ""
+        click.echo(
+            f"skipped: {item.kind.value} {item.table or ''}"
+            f"{'.' + item.name if item.name else ''}{hint}"
+        )
+    click.echo(
+        f"{len(result.applied)} {verb}, {len(result.failed)} failed, {len(result.skipped)} skipped"
+    )
+    if any(not d.reachable for d in result.after.databases):
+        raise SystemExit(EXIT_ERROR)
+    errors = [i for i in result.after.items if i.severity is Severity.ERROR]
+    raise SystemExit(EXIT_DRIFT if result.failed or (errors and not dry_run) else EXIT_IN_SYNC)
+
+
+@schemaguard_cli.command("history")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="Print rows as JSON.")
+def history_command(limit: int, as_json: bool) -> None:
+    """Show the audit table of applied and failed operations, newest first."""
+    state = _state()
+    name = state.config.audit_table
+    if name is None:
+        _fail("SCHEMAGUARD_AUDIT_TABLE is None: no audit trail is kept")
+    from .owned import audit_table
+
+    table = audit_table(str(name))
+    rows: list[dict[str, Any]] = []
+    for target in state.targets:
+        try:
+            with target.engine.connect() as conn:
+                if not sa.inspect(conn).has_table(table.name):
+                    continue
+                result = conn.execute(
+                    sa.select(table)
+                    .order_by(table.c.created_at.desc(), table.c.id.desc())
+                    .limit(limit)
+                )
+                rows.extend(dict(r._mapping) for r in result)
+        except sa.exc.DBAPIError as exc:
+            _fail(
+                f"cannot read {name} on bind {target.bind or 'default'}: "
+                f"{str(exc.orig).splitlines()[0]}"
+            )
+    rows.sort(key=lambda r: (r["created_at"], r["id"]), reverse=True)
+    rows = rows[:limit]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        click.echo("no operations recorded")
+        return
+    click.echo(
+        _table(
+            [
+                (
+                    r["created_at"].strftime("%Y-%m-%d %H:%M:%S"),
+                    r["bind"] or "default",
+                    r["operation"],
+                    r["table_name"] + (f".{r['object_name']}" if r["object_name"] else ""),
+                    r["outcome"],
+                    f"{r['host']}:{r['pid']}",
+                    f"{r['duration_ms'] or 0:.0f}",
+                    (r["error"] or "")[:60],
+                )
+                for r in rows
+            ],
+            ("time (UTC)", "bind", "operation", "target", "outcome", "host:pid", "ms", "error"),
+        )
+    )

@@ -1,0 +1,144 @@
+"""Error handlers: a request that hits a missing table or column gets problem JSON (503).
+
+The session is rolled back first, so the next request on the thread works; in heal mode the
+missing table/column is healed at once (at most once per target per 30 s per app).
+Database errors that are not about a missing table or column go to the app's own handlers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, Response, current_app, request
+
+from .dberrors import SchemaError, classify
+from .errors import SchemaDriftError, SchemaGuardError
+from .extension import GuardState, get_state
+from .problem import problem_response
+from .report import DriftKind
+
+logger = logging.getLogger("flask_schemaguard")
+
+HEAL_ON_ERROR_INTERVAL = 30.0
+HANDLED = (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.PendingRollbackError)
+
+
+def register_error_handlers(app: Flask) -> None:
+    for cls in HANDLED:
+        app.register_error_handler(cls, handle_database_error)
+    app.register_error_handler(SchemaDriftError, handle_drift_error)
+
+
+def handle_database_error(exc: Exception) -> Any:
+    found = classify(exc)
+    if found is None:
+        return _delegate(exc)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    state = get_state(app)
+    _rollback_session(state)
+    healed = _heal_on_error(app, state, found)
+    table = found.table
+    if found.kind is DriftKind.MISSING_TABLE:
+        detail = f"Table '{table}' does not exist in the database."
+    else:
+        where = f"{table}.{found.column}" if table else str(found.column)
+        detail = f"Column '{where}' does not exist in the database."
+    if healed:
+        detail += " It has been created; retry the request."
+    logger.warning(
+        "schemaguard: request %s %s hit schema drift: %s", request.method, request.path, detail
+    )
+    return problem_response(
+        detail=detail,
+        drift=found.kind.value,
+        table=table,
+        column=found.column,
+        healed=healed,
+        sql=getattr(exc, "statement", None),
+        origins=state.config.cors_origins,
+    )
+
+
+def handle_drift_error(exc: SchemaDriftError) -> Response:
+    state = get_state()
+    _rollback_session(state)
+    return problem_response(
+        detail=exc.message,
+        drift=DriftKind.MISSING_COLUMN.value if exc.column else "drift",
+        table=exc.table,
+        column=exc.column,
+        healed=False,
+        sql=None,
+        origins=state.config.cors_origins,
+    )
+
+
+def _delegate(exc: Exception) -> Any:
+    """Hand a non-schema error to the app's own handler for it, or re-raise it."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    ours = {handle_database_error}
+    for name in (*request.blueprints, None):
+        handlers = app.error_handler_spec.get(name, {}).get(None, {})
+        for cls in type(exc).__mro__:
+            handler = handlers.get(cls)
+            if handler is not None and handler not in ours:
+                return handler(exc)
+    raise exc
+
+
+def _rollback_session(state: GuardState) -> None:
+    db = state.guard.db if state.guard.db is not None else current_app.extensions.get("sqlalchemy")
+    session = getattr(db, "session", None)
+    if session is None:
+        return
+    try:
+        session.rollback()
+    except Exception:  # a broken connection: drop the session altogether
+        logger.exception("schemaguard: session rollback failed; removing the session")
+        session.remove()
+
+
+def _heal_on_error(app: Flask, state: GuardState, found: SchemaError) -> bool:
+    config = state.config
+    if config.mode != "heal" or not config.heal_on_error or not found.table:
+        return False
+    target = _target_for(state, found.table)
+    if target is None:
+        return False
+    key = (target.bind, found.table)
+    now = time.monotonic()
+    with state.heal_on_error_lock:
+        last = state.heal_on_error_times.get(key)
+        if last is not None and now - last < HEAL_ON_ERROR_INTERVAL:
+            return False
+        state.heal_on_error_times[key] = now
+        try:
+            result = state.guard.heal_table(app, target.bind, found.table)
+        except SchemaGuardError as exc:
+            logger.warning("schemaguard: heal on error failed: %s", exc)
+            return False
+    for item in result.after.items:
+        if (
+            item.bind == target.bind
+            and item.table == found.table
+            and item.kind
+            in (
+                DriftKind.MISSING_TABLE,
+                DriftKind.MISSING_COLUMN,
+                DriftKind.DATABASE_UNREACHABLE,
+            )
+        ):
+            return False
+    return not result.failed
+
+
+def _target_for(state: GuardState, table: str) -> Any:
+    lowered = table.lower()
+    for target in state.targets:
+        for t in target.tables:
+            if t.name.lower() == lowered:
+                return target
+    return None

@@ -1,0 +1,112 @@
+"""Shared fixtures: a fresh, isolated database on SQLite, PostgreSQL and MariaDB/MySQL.
+
+Every engine test takes ``db_url`` (or ``engine``) and runs once per database. PostgreSQL and
+MySQL tests get a database of their own (created and dropped around the test), so tests can run
+in any order. A server that is not reachable skips its tests with a one-line reason, unless
+``SCHEMAGUARD_TEST_REQUIRE`` names it (CI sets ``postgresql,mysql``): then the test fails.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+POSTGRES_URL = os.environ.get(
+    "SCHEMAGUARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+MYSQL_URL = os.environ.get("SCHEMAGUARD_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+REQUIRED = {
+    s.strip()
+    for s in os.environ.get("SCHEMAGUARD_TEST_REQUIRE", "").split(",")
+    if s.strip()
+}
+DATABASES = ["sqlite", "postgresql", "mysql"]
+
+_reachable: dict[str, str | None] = {}
+
+
+def _server_error(kind: str) -> str | None:
+    """None when the server answers, else a one-line reason (cached per session)."""
+    if kind not in _reachable:
+        url = POSTGRES_URL if kind == "postgresql" else MYSQL_URL
+        engine = sa.create_engine(url, connect_args=_connect_timeout(kind))
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            _reachable[kind] = None
+        except Exception as exc:  # pragma: no cover - depends on the machine
+            first = str(getattr(exc, "orig", exc)).strip().splitlines()
+            _reachable[kind] = first[0] if first else type(exc).__name__
+        finally:
+            engine.dispose()
+    return _reachable[kind]
+
+
+def _connect_timeout(kind: str) -> dict[str, int]:
+    return {"connect_timeout": 3}
+
+
+def require_server(kind: str) -> None:
+    """Skip (or fail, when required) a test whose server is down."""
+    if kind == "sqlite":
+        return
+    error = _server_error(kind)
+    if error is None:
+        return
+    message = f"{kind} server not reachable at {_masked(kind)}: {error}"
+    if kind in REQUIRED:
+        pytest.fail(message + " (required by SCHEMAGUARD_TEST_REQUIRE)")
+    pytest.skip(message)
+
+
+def _masked(kind: str) -> str:
+    url = sa.make_url(POSTGRES_URL if kind == "postgresql" else MYSQL_URL)
+    return url.render_as_string(hide_password=True)
+
+
+def make_database(kind: str, tmp_path: os.PathLike[str] | str) -> Iterator[str]:
+    """Create an empty database for one test and yield its URL; drop it afterwards."""
+    require_server(kind)
+    if kind == "sqlite":
+        yield f"sqlite:///{os.path.join(os.fspath(tmp_path), 'app.db')}"
+        return
+    name = "sg_" + uuid.uuid4().hex[:12]
+    admin_url = POSTGRES_URL if kind == "postgresql" else MYSQL_URL
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+        yield sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            if kind == "postgresql":
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            else:
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+        admin.dispose()
+
+
+@pytest.fixture(params=DATABASES)
+def db_kind(request: pytest.FixtureRequest) -> str:
+    """The database family of the test: ``sqlite``, ``postgresql`` or ``mysql``."""
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(db_kind: str, tmp_path: os.PathLike[str]) -> Iterator[str]:
+    """URL of a fresh, empty database of ``db_kind``, dropped after the test."""
+    yield from make_database(db_kind, tmp_path)
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[sa.Engine]:
+    """An engine on the test's own database (disposed afterwards)."""
+    eng = sa.create_engine(db_url)
+    try:
+        yield eng
+    finally:
+        eng.dispose()
