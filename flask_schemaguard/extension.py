@@ -157,7 +157,15 @@ class SchemaGuard:
                 report = state.runner.check()
                 self._after_check(app, state, report)
             else:
-                result = state.runner.heal()
+                try:
+                    result = state.runner.heal()
+                except SchemaGuardError as exc:
+                    if state.config.mode == "strict":
+                        raise
+                    # heal mode: the app still starts; health and status show the drift
+                    logger.error("schemaguard: startup heal failed: %s", exc)
+                    heal_failed.send(app, result=None, error=str(exc))
+                    return
                 self._after_heal(app, state, result)
                 report = result.after
             if state.config.mode == "strict":
