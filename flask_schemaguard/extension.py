@@ -154,7 +154,11 @@ class SchemaGuard:
     def _startup(self, app: Flask, state: GuardState) -> None:
         try:
             if state.config.mode == "check":
-                report = state.runner.check()
+                try:
+                    report = state.runner.check()
+                except SchemaGuardError as exc:
+                    logger.error("schemaguard: startup check failed: %s", exc)
+                    return
                 self._after_check(app, state, report)
             else:
                 try:
