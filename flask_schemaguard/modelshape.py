@@ -39,6 +39,8 @@ def _index_columns(index: sa.Index, dialect: Dialect) -> tuple[str, ...]:
     for expr in index.expressions:
         if isinstance(expr, sa.Column):
             names.append(expr.name)
+        elif isinstance(expr, str):
+            names.append(expr)
         else:
             try:
                 names.append(str(expr.compile(dialect=dialect)))

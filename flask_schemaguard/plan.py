@@ -62,7 +62,7 @@ def make_plan(
         if item.kind is DriftKind.MISSING_TABLE:
             new_tables.append(table)
         elif item.kind is DriftKind.MISSING_COLUMN:
-            column = table.columns[item.name] if item.name in table.columns else None
+            column = table.columns.get(item.name or "")
             if column is None:
                 skipped.append(item)
                 continue
@@ -136,7 +136,7 @@ def _create_table_sql(table: sa.Table, dialect: Dialect) -> str:
 
 def _add_column_sql(table: sa.Table, column: sa.Column[object], dialect: Dialect) -> str:
     prep = dialect.identifier_preparer
-    ddl = dialect.ddl_compiler(dialect, None)
+    ddl = dialect.ddl_compiler(dialect, None)  # type: ignore[arg-type]
     spec = ddl.get_column_specification(column)
     sql = f"ALTER TABLE {prep.format_table(table)} ADD COLUMN {spec}"
     fks = [fk for fk in column.foreign_keys if len(fk.constraint.columns) == 1]  # type: ignore[union-attr]

@@ -56,7 +56,7 @@ def reflect_with_inspector(conn: Connection, schemas: Sequence[str | None]) -> S
                     )
                     for c in columns.get(key, [])
                 ),
-                primary_key=tuple(pks.get(key, {}).get("constrained_columns") or ()),
+                primary_key=_pk_columns(pks.get(key)),
                 indexes=tuple(
                     sorted(
                         (_index(ix) for ix in indexes.get(key, [])),
@@ -80,10 +80,15 @@ def reflect_with_inspector(conn: Connection, schemas: Sequence[str | None]) -> S
                 ),
             )
         if dialect.name == "postgresql":
-            enums.update((schema, e["name"]) for e in inspector.get_enums(schema=schema or "*"))
+            get_enums = getattr(inspector, "get_enums")  # noqa: B009 - PostgreSQL inspector only
+            enums.update((schema, e["name"]) for e in get_enums(schema=schema))
     return SchemaShape(
         dialect=dialect.name, tables=tables, schemas=tuple(schemas), enums=frozenset(enums)
     )
+
+
+def _pk_columns(pk: Any) -> tuple[str, ...]:
+    return tuple((pk or {}).get("constrained_columns") or ())
 
 
 def _text(value: Any) -> str | None:

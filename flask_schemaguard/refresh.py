@@ -118,11 +118,11 @@ def _degrade(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         mapper.add_property(key, placeholder)
-    mapper._columntoproperty.pop(column, None)  # type: ignore[attr-defined]
-    for columns in mapper._cols_by_table.values():  # type: ignore[attr-defined]
+    mapper._columntoproperty.pop(column, None)
+    for columns in mapper._cols_by_table.values():
         columns.discard(column)
-    mapper._expire_memoizations()  # type: ignore[attr-defined]
-    table_name = column.table.name  # type: ignore[attr-defined]
+    mapper._expire_memoizations()
+    table_name = column.table.name
 
     def refuse(target: object, value: object, old: object, initiator: object) -> object:
         if value is None:
@@ -142,12 +142,12 @@ def _restore(mapper: orm.Mapper[Any], key: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         mapper.add_property(key, orm.column_property(column))
-    for table, columns in mapper._cols_by_table.items():  # type: ignore[attr-defined]
+    for table, columns in mapper._cols_by_table.items():
         if table is column.table:
             columns.add(column)
-    mapper._expire_memoizations()  # type: ignore[attr-defined]
+    mapper._expire_memoizations()
 
 
 def degraded_columns() -> list[str]:
     with _lock:
-        return sorted(f"{c.table.name}.{c.name}" for (_p, c) in _degraded.values())  # type: ignore[attr-defined]
+        return sorted(f"{c.table.name}.{c.name}" for (_p, c) in _degraded.values())

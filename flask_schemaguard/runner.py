@@ -245,7 +245,8 @@ class Runner:
             applied.extend(outcome.applied)
             failed.extend(outcome.failed)
             skipped.extend(outcome.skipped)
-            after.append(outcome.after)
+            if outcome.after is not None:
+                after.append(outcome.after)
         return HealResult(
             applied=tuple(applied),
             failed=tuple(failed),
