@@ -37,7 +37,7 @@ def dispose_engines(targets: Iterable[Target]) -> None:
             cache.clear()
         if isinstance(engine.pool, StaticPool):
             continue  # an in-memory SQLite database lives in its one connection
-        engine.dispose(close=False)
+        engine.dispose()
 
 
 def clear_compiled_caches(targets: Iterable[Target]) -> None:
