@@ -97,6 +97,8 @@ def make_plan(
     for table in _dependency_order(new_tables):
         statements = [*_enum_ddl(table.columns, dialect, enums), _create_table_sql(table, dialect)]
         table_ops.append(_op(OperationKind.CREATE_TABLE, bind, table, None, statements))
+        if OperationKind.CREATE_INDEX.value not in allowed:
+            continue  # the new table's indexes then show up as missing_index afterwards
         for index in sorted(table.indexes, key=lambda i: str(i.name or "")):
             table_index_ops.append(_index_op(bind, table, index, dialect))
     ops = (*table_ops, *columns, *table_index_ops, *indexes)
@@ -201,7 +203,8 @@ def unique_index_name(table: sa.Table, constraint: sa.UniqueConstraint, dialect:
     if constraint.name:
         return str(constraint.name)
     name = unique_name(table.name, (c.name for c in constraint.columns))
-    limit = dialect.max_identifier_length or 63
+    # MySQL allows 255-character aliases but only 64-character index names.
+    limit = getattr(dialect, "max_index_name_length", None) or dialect.max_identifier_length or 63
     if len(name) > limit:
         digest = hashlib.sha1(name.encode()).hexdigest()[:8]
         name = name[: limit - 9] + "_" + digest
