@@ -66,7 +66,12 @@ def database_url(instance_path: str) -> str:
 
 
 def _log_schemaguard(app: Flask) -> None:
-    """Show the guard's INFO lines (what it healed) on stderr, like Flask's own log."""
+    """Show the guard's INFO lines (what it healed) on stderr, like Flask's own log.
+
+    Not under ``TESTING``: the handler would be global to the test process.
+    """
+    if app.testing:
+        return
     logger = logging.getLogger("flask_schemaguard")
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.INFO)
