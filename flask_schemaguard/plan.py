@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
-from sqlalchemy.schema import CreateIndex, CreateTable
+from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable
 
 from .names import fold, unique_name
 from .report import Drift, DriftKind, Operation, OperationKind
@@ -94,8 +94,14 @@ def make_plan(
 
     table_ops: list[Operation] = []
     table_index_ops: list[Operation] = []
-    for table in _dependency_order(new_tables):
-        statements = [*_enum_ddl(table.columns, dialect, enums), _create_table_sql(table, dialect)]
+    ordered = _dependency_order(new_tables)
+    inline, deferred = _split_foreign_keys(ordered, dialect)
+    for table in ordered:
+        statements = [
+            *_enum_ddl(table.columns, dialect, enums),
+            _create_table_sql(table, dialect, inline[table.key]),
+            *deferred[table.key],
+        ]
         table_ops.append(_op(OperationKind.CREATE_TABLE, bind, table, None, statements))
         if OperationKind.CREATE_INDEX.value not in allowed:
             continue  # the new table's indexes then show up as missing_index afterwards
@@ -132,8 +138,38 @@ def _index_op(bind: str | None, table: sa.Table, index: sa.Index, dialect: Diale
     return _op(OperationKind.CREATE_INDEX, bind, table, str(index.name), [sql])
 
 
-def _create_table_sql(table: sa.Table, dialect: Dialect) -> str:
-    return str(CreateTable(table).compile(dialect=dialect)).strip()
+def _create_table_sql(
+    table: sa.Table, dialect: Dialect, foreign_keys: list[sa.ForeignKeyConstraint]
+) -> str:
+    ddl = CreateTable(table, include_foreign_key_constraints=foreign_keys)
+    return str(ddl.compile(dialect=dialect)).strip()
+
+
+def _split_foreign_keys(
+    ordered: list[sa.Table], dialect: Dialect
+) -> tuple[dict[str, list[sa.ForeignKeyConstraint]], dict[str, list[str]]]:
+    """Foreign keys created inline, and ``ALTER TABLE ... ADD`` statements run later.
+
+    A foreign key to a new table created later (a cycle) or marked ``use_alter`` (which
+    ``CreateTable`` leaves out) is added by the create_table operation of whichever of its
+    two tables comes last. SQLite cannot add constraints but accepts forward references.
+    """
+    position = {t.key: i for i, t in enumerate(ordered)}
+    inline: dict[str, list[sa.ForeignKeyConstraint]] = {t.key: [] for t in ordered}
+    deferred: dict[str, list[str]] = {t.key: [] for t in ordered}
+    for table in ordered:
+        for fkc in sorted(table.foreign_key_constraints, key=lambda c: c.column_keys):
+            try:
+                target = fkc.referred_table.key
+            except Exception:  # an unresolvable target: let CREATE TABLE report it
+                target = None
+            later = target is not None and position.get(target, -1) > position[table.key]
+            if not dialect.supports_alter or not (later or fkc.use_alter):
+                inline[table.key].append(fkc)
+                continue
+            host = target if later and target is not None else table.key
+            deferred[host].append(str(AddConstraint(fkc).compile(dialect=dialect)).strip())
+    return inline, deferred
 
 
 def _add_column_sql(table: sa.Table, column: sa.Column[object], dialect: Dialect) -> str:

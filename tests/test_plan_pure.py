@@ -121,26 +121,44 @@ def test_tables_in_foreign_key_order_then_columns_then_indexes(
     ]
 
 
-def test_a_cycle_of_new_tables_is_planned_once_each_in_a_stable_order() -> None:
+def _cycle(use_alter: bool) -> sa.MetaData:
     md = sa.MetaData()
     sa.Table(
         "b_nodes",
         md,
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("graph_id", sa.ForeignKey("a_graphs.id")),
+        sa.Column("graph_id", sa.ForeignKey("a_graphs.id", name="fk_graph")),
     )
     sa.Table(
         "a_graphs",
         md,
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("root_id", sa.ForeignKey("b_nodes.id", use_alter=True)),
+        sa.Column("root_id", sa.ForeignKey("b_nodes.id", name="fk_root", use_alter=use_alter)),
     )
+    return md
+
+
+@ALL
+@pytest.mark.parametrize("use_alter", [False, True])
+def test_a_cycle_of_new_tables_gets_every_foreign_key(dialect: Dialect, use_alter: bool) -> None:
+    md = _cycle(use_alter)
     for reverse in (False, True):
-        _, plan = plan_between(None, md, DIALECTS["sqlite"], reverse=reverse)
+        _, plan = plan_between(None, md, dialect, reverse=reverse)
         assert steps(plan) == [
             ("create_table", "a_graphs", None),
             ("create_table", "b_nodes", None),
         ]
+        graphs, nodes = (statements_of(op) for op in plan.operations)
+        assert "CONSTRAINT fk_graph FOREIGN KEY(graph_id) REFERENCES a_graphs (id)" in nodes[0]
+        if dialect.name == "sqlite":  # forward references are fine; no ALTER TABLE ADD there
+            assert "CONSTRAINT fk_root FOREIGN KEY(root_id) REFERENCES b_nodes (id)" in graphs[0]
+            assert len(graphs) == len(nodes) == 1
+        else:  # b_nodes does not exist yet when a_graphs is created: added right after it
+            assert "REFERENCES" not in graphs[0] and len(graphs) == 1
+            assert nodes[1:] == [
+                "ALTER TABLE a_graphs ADD CONSTRAINT fk_root FOREIGN KEY(root_id) "
+                "REFERENCES b_nodes (id)"
+            ]
 
 
 @ALL
