@@ -201,7 +201,8 @@ def _enum_ddl(
     for column in columns:
         type_ = column.type
         if isinstance(type_, sa.Enum) and type_.native_enum and type_.name:
-            key = (type_.schema or column.table.schema, fold(type_.name, dialect.name))
+            # the schema CreateTable qualifies the type with (None: the search path)
+            key = (type_.schema, fold(type_.name, dialect.name))
             if key in existing:
                 continue
             existing.add(key)

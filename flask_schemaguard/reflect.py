@@ -79,8 +79,11 @@ def reflect_with_inspector(conn: Connection, schemas: Sequence[str | None]) -> S
                     )
                 ),
             )
-        if dialect.name == "postgresql":
-            get_enums = getattr(inspector, "get_enums")  # noqa: B009 - PostgreSQL inspector only
+    if dialect.name == "postgresql":
+        # Also schemas without tables yet, and the default one: an enum of a table in another
+        # schema may live there, and CREATE TYPE must not run for a type that exists.
+        get_enums = getattr(inspector, "get_enums")  # noqa: B009 - PostgreSQL inspector only
+        for schema in dict.fromkeys((None, *schemas)):
             enums.update((schema, e["name"]) for e in get_enums(schema=schema))
     return SchemaShape(
         dialect=dialect.name, tables=tables, schemas=tuple(schemas), enums=frozenset(enums)

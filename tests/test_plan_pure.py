@@ -481,3 +481,20 @@ def test_an_empty_report_plans_nothing() -> None:
     md = blog(full=True)
     items, plan = plan_between(md, md, DIALECTS["mysql"])
     assert items == [] and plan == Plan(operations=(), skipped=())
+
+
+def test_postgresql_enum_is_created_where_the_column_looks_for_it() -> None:
+    md = sa.MetaData()
+    sa.Table(
+        "ledger",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("kind", sa.Enum("debit", "credit", name="entry_kind")),
+        sa.Column("tier", sa.Enum("free", "pro", name="tier", schema="app")),
+        schema="app",
+    )
+    _, plan = plan_between(None, md, DIALECTS["postgresql"])
+    create_kind, create_tier, create_table = statements_of(plan.operations[0])
+    assert create_kind == "CREATE TYPE entry_kind AS ENUM ('debit', 'credit')"
+    assert create_tier == "CREATE TYPE app.tier AS ENUM ('free', 'pro')"
+    assert "kind entry_kind, " in create_table and "tier app.tier" in create_table
