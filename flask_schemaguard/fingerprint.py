@@ -37,21 +37,20 @@ SELECT
     COLUMN_NAME, ORDINAL_POSITION, COLUMN_TYPE, IS_NULLABLE, COALESCE(COLUMN_DEFAULT, '~'),
     COLUMN_KEY, EXTRA))), 0))
     FROM information_schema.COLUMNS
-    WHERE (TABLE_SCHEMA IN :schemas OR (:with_default AND TABLE_SCHEMA = DATABASE()))),
+    WHERE TABLE_SCHEMA IN :schemas),
  (SELECT CONCAT(COUNT(*), ':', COALESCE(SUM(CRC32(CONCAT_WS('|', TABLE_SCHEMA, TABLE_NAME,
     INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, COLUMN_NAME))), 0))
     FROM information_schema.STATISTICS
-    WHERE (TABLE_SCHEMA IN :schemas OR (:with_default AND TABLE_SCHEMA = DATABASE()))),
- (SELECT CONCAT(COUNT(*), ':', COALESCE(SUM(CRC32(CONCAT_WS('|', CONSTRAINT_SCHEMA,
+    WHERE TABLE_SCHEMA IN :schemas),
+ (SELECT CONCAT(COUNT(*), ':', COALESCE(SUM(CRC32(CONCAT_WS('|', TABLE_SCHEMA,
     TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, COALESCE(REFERENCED_TABLE_NAME, '~'),
     COALESCE(REFERENCED_COLUMN_NAME, '~')))), 0))
     FROM information_schema.KEY_COLUMN_USAGE
-    WHERE (CONSTRAINT_SCHEMA IN :schemas
-           OR (:with_default AND CONSTRAINT_SCHEMA = DATABASE()))),
+    WHERE TABLE_SCHEMA IN :schemas),
  (SELECT CONCAT(COUNT(*), ':', COALESCE(SUM(CRC32(CONCAT_WS('|', TABLE_SCHEMA, TABLE_NAME,
     TABLE_TYPE))), 0))
     FROM information_schema.TABLES
-    WHERE (TABLE_SCHEMA IN :schemas OR (:with_default AND TABLE_SCHEMA = DATABASE())))
+    WHERE TABLE_SCHEMA IN :schemas)
 """
 
 
@@ -70,8 +69,12 @@ def fingerprint(conn: Connection, schemas: Sequence[str | None]) -> str:
         return f"pg:{value}"
     if name == "mysql":
         stmt = sa.text(_MYSQL).bindparams(sa.bindparam("schemas", expanding=True))
-        params = {"schemas": [s for s in schemas if s], "with_default": None in schemas}
-        row = conn.execute(stmt, params).one()
+        # Plain names, no OR: MariaDB then opens only these schemas' tables instead of
+        # scanning every database on the server (10-100x faster with many databases).
+        names = [s for s in schemas if s]
+        if None in schemas:
+            names.append(str(conn.exec_driver_sql("SELECT DATABASE()").scalar()))
+        row = conn.execute(stmt, {"schemas": names}).one()
         return "mysql:" + hashlib.sha1("/".join(map(str, row)).encode()).hexdigest()
     raise NotImplementedError(f"no fingerprint for dialect {name!r}")
 

@@ -11,7 +11,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from .diff import diff
 from .errors import SchemaGuardError
 from .fingerprint import fingerprint
-from .locks import LockTimeout, heal_session
+from .locks import HealSession, LockTimeout, heal_session
 from .masking import display_url
 from .names import TableFilter
 from .owned import audit_table, state_table
@@ -34,6 +34,7 @@ from .report import (
     DriftReport,
     HealResult,
     Operation,
+    OperationKind,
     Severity,
 )
 from .targets import Target
@@ -259,64 +260,137 @@ class Runner:
         return bool(self.settings.state_table and self.settings.record_state_in_database)
 
     def _heal_bind(self, target: Target, only: set[tuple[str | None, str]] | None) -> _BindOutcome:
+        """Lock, diff again, apply, record: one bind, one transaction where there is one."""
         settings = self.settings
         with target.engine.connect() as base:
             conn = base.execution_options(isolation_level="AUTOCOMMIT")
             session = heal_session(conn, settings.lock_timeout, settings.ddl_lock_timeout)
-            session.begin()
             try:
-                shape = reflect(conn, target.schemas)
-                items = diff(target.model, shape, bind=target.bind, excluded=self.filter.excluded)
-                plan = self._plan(target, _only(items, only), shape.enums)
-                outcome = _BindOutcome(skipped=list(plan.skipped))
-                if plan.operations and settings.audit_table:
-                    _ensure_table(session, audit_table(settings.audit_table), shape.tables)
-                for op in plan.operations:
-                    self._apply_one(session, target, op, outcome)
-                if outcome.applied:
-                    shape = reflect(conn, target.schemas)
-                    items = diff(
-                        target.model, shape, bind=target.bind, excluded=self.filter.excluded
-                    )
-                fp = None
-                if _bind_in_sync(items) and self._records_state():
-                    assert settings.state_table
-                    table = state_table(settings.state_table)
-                    _ensure_table(session, table, shape.tables)
-                    fp = fingerprint(conn, target.schemas)
-                    conn.execute(table.delete().where(table.c.models_hash == target.models_hash))
-                    conn.execute(
-                        table.insert().values(
-                            models_hash=target.models_hash,
-                            fingerprint=fp,
-                            items=_dump_items(items),
-                            checked_at=_utcnow(),
-                        )
-                    )
+                session.begin()
+                outcome = self._heal_locked(session, target, only)
                 session.commit()
             except BaseException:
-                try:
-                    session.rollback()
-                finally:
-                    session.release()
+                _quietly(session.rollback)
+                _quietly(session.release)
                 raise
             session.release()
+        return outcome
+
+    def _heal_locked(
+        self, session: HealSession, target: Target, only: set[tuple[str | None, str]] | None
+    ) -> _BindOutcome:
+        settings = self.settings
+        conn = session.conn
+        recorded = self._recorded_in_lock(conn, target)
+        if recorded is not None:  # a process we waited for has healed and recorded it
+            items, fp = recorded
+            return _BindOutcome(after=_BindCheck(items, _info(target), fp))
+        shape = reflect(conn, target.schemas)
+        items = diff(target.model, shape, bind=target.bind, excluded=self.filter.excluded)
+        plan = self._plan(target, _only(items, only), shape.enums)
+        outcome = _BindOutcome(skipped=list(plan.skipped))
+        if plan.operations and settings.audit_table:
+            _ensure_owned(session, audit_table(settings.audit_table), "SCHEMAGUARD_AUDIT_TABLE")
+        not_created: set[tuple[str | None, str]] = set()
+        for op in plan.operations:
+            if (op.schema, op.table) in not_created:  # its indexes: say why, do not try
+                error = f"not run: creating {_qual(op)} failed"
+                self._record(session, target, op, outcome, 0.0, error)
+            elif not self._apply_one(session, target, op, outcome):
+                if op.kind is OperationKind.CREATE_TABLE:
+                    not_created.add((op.schema, op.table))
+        if outcome.applied:
+            shape = reflect(conn, target.schemas)
+            items = diff(target.model, shape, bind=target.bind, excluded=self.filter.excluded)
+        fp = None
+        if _bind_in_sync(items) and self._records_state():
+            fp = self._record_state(session, target, items)
         outcome.after = _BindCheck(items, _info(target), fp)
         return outcome
 
-    def _apply_one(
-        self, session: object, target: Target, op: Operation, outcome: _BindOutcome
-    ) -> None:
-        from .locks import HealSession
+    def _recorded_in_lock(self, conn: Connection, target: Target) -> tuple[list[Drift], str] | None:
+        """The recorded in-sync report, if the schema has not changed since it was recorded."""
+        if not self._records_state():
+            return None
+        assert self.settings.state_table
+        table = state_table(self.settings.state_table)
+        if not sa.inspect(conn).has_table(table.name):
+            return None
+        row = conn.execute(
+            sa.select(table.c.fingerprint, table.c["items"]).where(
+                table.c.models_hash == target.models_hash
+            )
+        ).first()
+        if row is None:
+            return None
+        fp = fingerprint(conn, target.schemas)
+        return (_load_items(row[1]), fp) if row[0] == fp else None
 
-        assert isinstance(session, HealSession)
+    def _record_state(self, session: HealSession, target: Target, items: list[Drift]) -> str | None:
+        """Record an in-sync check for the fast path; a failure (say a read-only database
+        user) only costs later starts their fast path, so it is logged, not raised."""
+        assert self.settings.state_table
+        table = state_table(self.settings.state_table)
+        conn = session.conn
+        recorded: list[str] = []
+
+        def write() -> None:
+            if not sa.inspect(conn).has_table(table.name):
+                conn.exec_driver_sql(_create_sql(table, conn))
+            fp = fingerprint(conn, target.schemas)
+            conn.execute(table.delete().where(table.c.models_hash == target.models_hash))
+            conn.execute(
+                table.insert().values(
+                    models_hash=target.models_hash,
+                    fingerprint=fp,
+                    items=_dump_items(items),
+                    checked_at=_utcnow(),
+                )
+            )
+            recorded.append(fp)
+
+        try:
+            session.attempt(write)
+        except sa.exc.DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise
+            logger.warning(
+                "schemaguard: could not record the schema state in %s on %s (%s); every start "
+                "will check the whole schema",
+                table.name,
+                _bind_name(target),
+                _db_message(exc),
+            )
+            return None
+        return recorded[0]
+
+    def _apply_one(
+        self, session: HealSession, target: Target, op: Operation, outcome: _BindOutcome
+    ) -> bool:
+        """Run one operation in its savepoint and record it; True when it was applied."""
         started = time.perf_counter()
         error: str | None = None
         try:
             session.run(statements_of(op))
         except sa.exc.DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise
             error = _db_message(exc)
         duration = (time.perf_counter() - started) * 1000
+        self._record(session, target, op, outcome, duration, error)
+        self.after_operation(op)
+        return error is None
+
+    def _record(
+        self,
+        session: HealSession,
+        target: Target,
+        op: Operation,
+        outcome: _BindOutcome,
+        duration: float,
+        error: str | None,
+    ) -> None:
+        """Log an operation's outcome and write its audit row."""
         if error is None:
             outcome.applied.append(op)
             logger.info(
@@ -347,7 +421,6 @@ class Runner:
                     duration_ms=round(duration, 3),
                 )
             )
-        self.after_operation(op)
 
     def after_operation(self, op: Operation) -> None:
         """Called after each operation inside the heal transaction (a hook for tests)."""
@@ -361,16 +434,39 @@ class _BindOutcome:
     after: _BindCheck | None = None
 
 
-def _ensure_table(session: object, table: sa.Table, existing: object) -> None:
+def _create_sql(table: sa.Table, conn: Connection) -> str:
     from sqlalchemy.schema import CreateTable
 
-    from .locks import HealSession
+    return str(CreateTable(table).compile(dialect=conn.dialect))
 
-    assert isinstance(session, HealSession)
+
+def _ensure_owned(session: HealSession, table: sa.Table, key: str) -> None:
+    """Create one of the guard's own tables unless it exists; say which setting it is."""
     conn = session.conn
     if sa.inspect(conn).has_table(table.name):
         return
-    conn.exec_driver_sql(str(CreateTable(table).compile(dialect=conn.dialect)))
+    try:
+        conn.exec_driver_sql(_create_sql(table, conn))
+    except sa.exc.DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise
+        raise SchemaGuardError(
+            f"cannot create the guard's table {table.name!r} ({key}): {_db_message(exc)}; "
+            "nothing was changed where the database allows. Grant the database user the right "
+            f"to create tables, or set {key} = None."
+        ) from exc
+
+
+def _quietly(fn: Callable[[], object]) -> None:
+    """Clean-up after a failure: never let it hide the failure itself."""
+    try:
+        fn()
+    except Exception:  # the connection may be gone; the pool discards it
+        logger.debug("schemaguard: clean-up after a failed heal failed", exc_info=True)
+
+
+def _qual(op: Operation) -> str:
+    return f"{op.schema}.{op.table}" if op.schema else op.table
 
 
 def _only(items: list[Drift], only: set[tuple[str | None, str]] | None) -> list[Drift]:
