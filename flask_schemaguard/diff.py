@@ -27,13 +27,17 @@ def diff(
 ) -> list[Drift]:
     """Every difference between ``model`` and ``database``, models first, then extras."""
     dialect = database.dialect
-    live = {(s, fold(n, dialect)): t for (s, n), t in database.tables.items()}
+
+    def fold_table(name: str) -> str:
+        return name if database.case_sensitive_tables else fold(name, dialect)
+
+    live = {(s, fold_table(n)): t for (s, n), t in database.tables.items()}
     items: list[Drift] = []
     seen: set[tuple[str | None, str]] = set()
     for (schema, name), table in model.tables.items():
         if excluded(schema, name):
             continue
-        key = (schema, fold(name, dialect))
+        key = (schema, fold_table(name))
         seen.add(key)
         found = live.get(key)
         if found is None:

@@ -7,6 +7,7 @@ queries) and falls back to SQLAlchemy's bulk ``Inspector.get_multi_*`` API, whic
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,8 +24,18 @@ def reflect(conn: Connection, schemas: Sequence[str | None]) -> SchemaShape:
 
     reader = fastreflect.READERS.get(conn.dialect.name)
     if reader is not None:
-        return reader(conn, schemas)
+        shape = reader(conn, schemas)
+        sensitive = table_names_case_sensitive(conn)
+        if sensitive != shape.case_sensitive_tables:
+            shape = dataclasses.replace(shape, case_sensitive_tables=sensitive)
+        return shape
     return reflect_with_inspector(conn, schemas)
+
+
+def table_names_case_sensitive(conn: Connection) -> bool:
+    """MySQL/MariaDB with ``lower_case_table_names=0``: ``Accounts`` is not ``accounts``."""
+    # The MySQL dialect reads the setting when it first connects.
+    return conn.dialect.name == "mysql" and getattr(conn.dialect, "_casing", 0) == 0
 
 
 def reflect_with_inspector(conn: Connection, schemas: Sequence[str | None]) -> SchemaShape:
@@ -86,7 +97,11 @@ def reflect_with_inspector(conn: Connection, schemas: Sequence[str | None]) -> S
         for schema in dict.fromkeys((None, *schemas)):
             enums.update((schema, e["name"]) for e in get_enums(schema=schema))
     return SchemaShape(
-        dialect=dialect.name, tables=tables, schemas=tuple(schemas), enums=frozenset(enums)
+        dialect=dialect.name,
+        tables=tables,
+        schemas=tuple(schemas),
+        enums=frozenset(enums),
+        case_sensitive_tables=table_names_case_sensitive(conn),
     )
 
 

@@ -55,3 +55,6 @@ class SchemaShape:
     tables: dict[TableKey, TableShape] = field(default_factory=dict)
     schemas: tuple[str | None, ...] = (None,)
     enums: frozenset[tuple[str | None, str]] = frozenset()
+    #: Table names compared with their case (MySQL/MariaDB with lower_case_table_names=0,
+    #: the Linux default); column and index names never are there.
+    case_sensitive_tables: bool = False

@@ -478,3 +478,26 @@ def test_report_in_sync_ignores_info_but_not_warnings() -> None:
     assert DriftReport(items=(info, warning)).healable == ()
     data = DriftReport(items=(warning,)).to_dict()
     assert data["in_sync"] is False and data["items"][0]["kind"] == "missing_foreign_key"
+
+
+def test_mysql_table_names_keep_their_case_when_the_server_says_so() -> None:
+    """``lower_case_table_names=0`` (MySQL/MariaDB on Linux): only table names keep case."""
+    live_users = with_(
+        USERS,
+        name="Users",
+        columns=tuple(ColumnShape(c.name.upper(), c.type_text, c.nullable) for c in USERS.columns),
+        primary_key=("ID",),
+    )
+    live = SchemaShape(
+        "mysql", {(None, "Users"): live_users, (None, "orgs"): ORGS}, case_sensitive_tables=True
+    )
+    assert summary(diff(shape("mysql", USERS, ORGS), live)) == {
+        ("missing_table", "users", None, "error", True),
+        ("extra_table", "Users", None, "info", False),
+    }
+    same_case = SchemaShape(
+        "mysql",
+        {(None, "users"): with_(live_users, name="users"), (None, "orgs"): ORGS},
+        case_sensitive_tables=True,
+    )
+    assert diff(shape("mysql", USERS, ORGS), same_case) == []
