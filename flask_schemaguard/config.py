@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
 
 STATE_TABLE = "schemaguard_state"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+#: An origin as browsers send it: scheme://host[:port], no path, no trailing slash.
+_ORIGIN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/\s]+$")
 
 
 @dataclass(frozen=True)
@@ -137,11 +140,10 @@ def load_config(config: Mapping[str, Any]) -> Config:
     if origins_value is None:
         origins: tuple[str, ...] = ()
     else:
-        origins = _str_list(
-            "SCHEMAGUARD_CORS_ORIGINS",
-            origins_value,
-            "origins such as 'https://app.example.com', or '*'",
-        )
+        what = "origins such as 'https://app.example.com' (scheme://host[:port]), or '*'"
+        origins = _str_list("SCHEMAGUARD_CORS_ORIGINS", origins_value, what)
+        if any(o != "*" and not _ORIGIN.match(o) for o in origins):
+            raise _fail("SCHEMAGUARD_CORS_ORIGINS", origins_value, "None or a list of " + what)
     audit = _optional_str(
         "SCHEMAGUARD_AUDIT_TABLE",
         get("SCHEMAGUARD_AUDIT_TABLE"),
@@ -156,13 +158,17 @@ def load_config(config: Mapping[str, Any]) -> Config:
     if audit == STATE_TABLE:
         raise _fail("SCHEMAGUARD_AUDIT_TABLE", audit, f"a name other than {STATE_TABLE!r}")
     migrations_dir = get("SCHEMAGUARD_MIGRATIONS_DIR")
-    if migrations_dir is not None and not isinstance(migrations_dir, (str,)):
-        migrations_dir = str(migrations_dir) if hasattr(migrations_dir, "__fspath__") else None
-        if migrations_dir is None:
+    if migrations_dir is not None:
+        if not isinstance(migrations_dir, (str, os.PathLike)) or not os.fspath(migrations_dir):
+            raise _fail(
+                "SCHEMAGUARD_MIGRATIONS_DIR", migrations_dir, "None or a directory path"
+            )
+        migrations_dir = str(os.fspath(migrations_dir))
+        if not os.path.isdir(migrations_dir):
             raise _fail(
                 "SCHEMAGUARD_MIGRATIONS_DIR",
-                get("SCHEMAGUARD_MIGRATIONS_DIR"),
-                "None or a directory path",
+                migrations_dir,
+                "None or an existing directory of Alembic migration scripts",
             )
     return Config(
         mode=_choice("SCHEMAGUARD_MODE", get("SCHEMAGUARD_MODE"), MODES),

@@ -61,8 +61,8 @@ def _message(exc: BaseException) -> str:
     if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None:
         orig = exc.orig
         code = getattr(orig, "args", (None,))[0]
-        if isinstance(code, int) and code not in (1146, 1054):  # MySQL: only these two
-            return ""
+        if isinstance(code, int):  # MySQL/MariaDB: only "no such table" and "unknown column"
+            return str(orig) if code in (1146, 1054) else ""
         sqlstate = getattr(orig, "sqlstate", None)
         if sqlstate is not None and sqlstate not in ("42P01", "42703"):  # PostgreSQL
             return ""

@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlalchemy.engine import Engine
 from . import refresh
 from .config import DEFAULTS, STATE_TABLE, Config, load_config
 from .errors import SchemaDriftError, SchemaGuardError
-from .report import DriftReport, HealResult, Operation, Severity
+from .report import DriftKind, DriftReport, HealResult, Operation, Severity
 from .runner import Runner, Settings
 from .signals import drift_detected, heal_failed, schema_healed
 from .targets import Target, flask_sqlalchemy_targets, metadata_target
@@ -25,6 +26,9 @@ logger = logging.getLogger("flask_schemaguard")
 
 #: ``flask <command>`` runs that must not trigger the startup check.
 SKIP_COMMANDS = frozenset({"db", "schemaguard"})
+
+#: Seconds between retries of a startup check that could not reach the database.
+STARTUP_RETRY_INTERVAL = 30.0
 
 
 @dataclass(eq=False)
@@ -36,11 +40,14 @@ class GuardState:
     runner: Runner
     startup_done: bool = False
     startup_lock: threading.Lock = field(default_factory=threading.Lock)
+    startup_retry_at: float = 0.0
     last_report: DriftReport | None = None
     last_result: HealResult | None = None
     heal_on_error_times: dict[tuple[str | None, str], float] = field(default_factory=dict)
     heal_on_error_lock: threading.Lock = field(default_factory=threading.Lock)
     health_cache: Any = None
+    health_probe: Any = None
+    health_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def targets(self) -> list[Target]:
@@ -117,11 +124,13 @@ class SchemaGuard:
 
         if config.mode == "off" or config.run_on == "manual" or _running_skipped_command():
             state.startup_done = True
-        elif config.run_on == "init":
+            return
+        # Runs the startup check for RUN_ON="first_request", and retries a startup check that
+        # could not reach the database; a no-op once the startup check is done.
+        app.before_request(self._before_first_request)
+        if config.run_on == "init":
             with app.app_context():
                 self._startup(app, state)
-        else:
-            app.before_request(self._before_first_request)
 
     def _targets(self, app: Flask) -> list[Target]:
         if self.metadata is not None and self.engine is not None:
@@ -144,59 +153,77 @@ class SchemaGuard:
 
     def _before_first_request(self) -> None:
         state = _state(current_app._get_current_object())  # type: ignore[attr-defined]
-        if state.startup_done:
+        if state.startup_done or time.monotonic() < state.startup_retry_at:
             return
         with state.startup_lock:
-            if state.startup_done:
+            if state.startup_done or time.monotonic() < state.startup_retry_at:
                 return
             self._startup(current_app._get_current_object(), state)  # type: ignore[attr-defined]
 
     def _startup(self, app: Flask, state: GuardState) -> None:
+        """The startup check (heal, check or strict); sets ``state.startup_done``.
+
+        In ``heal`` and ``check`` modes nothing here stops the app: an unreachable database is
+        logged and the check is retried on a request at most every
+        ``STARTUP_RETRY_INTERVAL`` seconds; any other failure is logged and sent as
+        ``heal_failed``. ``strict`` raises instead.
+        """
         try:
-            if state.config.mode == "check":
-                try:
-                    report = state.runner.check()
-                except SchemaGuardError as exc:
-                    logger.error("schemaguard: startup check failed: %s", exc)
-                    return
+            retry = self._run_startup(app, state)
+        finally:
+            # set last: concurrent first requests wait on startup_lock, then see it done
+            state.startup_done = True
+        if retry:
+            state.startup_done = False
+            state.startup_retry_at = time.monotonic() + STARTUP_RETRY_INTERVAL
+            logger.warning(
+                "schemaguard: the startup check will be retried on a request in %g s",
+                STARTUP_RETRY_INTERVAL,
+            )
+
+    def _run_startup(self, app: Flask, state: GuardState) -> bool:
+        """Check or heal; True when a database could not be reached (retry later)."""
+        mode = state.config.mode
+        strict = mode == "strict"
+        try:
+            if mode == "check":
+                report = state.runner.check()
                 self._after_check(app, state, report)
             else:
-                try:
-                    result = state.runner.heal()
-                except SchemaGuardError as exc:
-                    if state.config.mode == "strict":
-                        raise
-                    # heal mode: the app still starts; health and status show the drift
-                    logger.error("schemaguard: startup heal failed: %s", exc)
-                    heal_failed.send(app, result=None, error=str(exc))
-                    return
+                result = state.runner.heal()
                 self._after_heal(app, state, result)
                 report = result.after
-            if state.config.mode == "strict":
-                remaining = [i for i in report.items if i.severity is Severity.ERROR]
-                if remaining:
-                    raise SchemaDriftError(
-                        f"SCHEMAGUARD_MODE='strict': {len(remaining)} error-level drift item(s) "
-                        "remain after healing",
-                        report,
-                    )
-                lock = [i for i in report.items if i.kind.value == "lock_timeout"]
-                if lock:
-                    raise SchemaGuardError(lock[0].detail)
-        finally:
-            state.startup_done = True
+        except SchemaGuardError as exc:
+            if strict:
+                raise
+            logger.error("schemaguard: the startup check failed: %s", exc)
+            heal_failed.send(app, result=None, error=str(exc))
+            return False
+        unreachable = [d for d in report.databases if not d.reachable]
+        if strict:
+            if unreachable:
+                raise SchemaGuardError(
+                    f"SCHEMAGUARD_MODE='strict': cannot reach database {unreachable[0].url}: "
+                    f"{unreachable[0].error}"
+                )
+            remaining = [i for i in report.items if i.severity is Severity.ERROR]
+            if remaining:
+                raise SchemaDriftError(
+                    f"SCHEMAGUARD_MODE='strict': {len(remaining)} error-level drift item(s) "
+                    "remain after healing",
+                    report,
+                )
+            lock = report.by_kind(DriftKind.LOCK_TIMEOUT)
+            if lock:
+                raise SchemaGuardError(lock[0].detail)
+        return bool(unreachable)
 
     # -- results -> logs, signals, ORM ---------------------------------------------------
     def _after_check(self, app: Flask, state: GuardState, report: DriftReport) -> None:
         state.last_report = report
         refresh.sync_mappers(state.targets, report, degrade=state.config.degrade_missing_columns)
-        for item in report.items:
-            if item.severity is not Severity.INFO:
-                logger.warning(
-                    "schemaguard: %s%s", item.detail, f" ({item.hint})" if item.hint else ""
-                )
-        if not report.in_sync:
-            drift_detected.send(app, report=report)
+        _log_items(report)
+        _send_report_signals(app, report)
         logger.info("schemaguard: %s", _summary(report))
 
     def _after_heal(self, app: Flask, state: GuardState, result: HealResult) -> None:
@@ -204,19 +231,12 @@ class SchemaGuard:
         if result.applied and not result.dry_run:
             refresh.dispose_engines(state.targets)
             schema_healed.send(app, result=result)
-        if result.failed:
-            heal_failed.send(app, result=result, error=None)
         state.last_report = result.after
         refresh.sync_mappers(
             state.targets, result.after, degrade=state.config.degrade_missing_columns
         )
-        for item in result.after.items:
-            if item.severity is not Severity.INFO:
-                logger.warning(
-                    "schemaguard: %s%s", item.detail, f" ({item.hint})" if item.hint else ""
-                )
-        if not result.after.in_sync:
-            drift_detected.send(app, report=result.after)
+        _log_items(result.after)
+        _send_report_signals(app, result.after, result)
         logger.info(
             "schemaguard: heal applied %d, failed %d, skipped %d; %s",
             len(result.applied),
@@ -283,6 +303,32 @@ def _state(app: Flask) -> GuardState:
 def get_state(app: Flask | None = None) -> GuardState:
     """The guard state of ``app`` (default: the current app)."""
     return _state(app if app is not None else current_app._get_current_object())  # type: ignore[attr-defined]
+
+
+#: Items that say the check could not run, rather than that the schema drifted.
+_NOT_DRIFT = (DriftKind.DATABASE_UNREACHABLE, DriftKind.LOCK_TIMEOUT)
+
+
+def _log_items(report: DriftReport) -> None:
+    """One WARNING line per unhealed warning/error item (with its hint)."""
+    for item in report.items:
+        if item.severity is not Severity.INFO and item.kind not in _NOT_DRIFT:
+            logger.warning(
+                "schemaguard: %s%s", item.detail, f" ({item.hint})" if item.hint else ""
+            )
+
+
+def _send_report_signals(
+    app: Flask, report: DriftReport, result: HealResult | None = None
+) -> None:
+    """``drift_detected`` for drift left over; ``heal_failed`` for failed operations or a
+    check that could not run (unreachable database, lock timeout)."""
+    if any(i.severity is not Severity.INFO and i.kind not in _NOT_DRIFT for i in report.items):
+        drift_detected.send(app, report=report)
+    problems = [f"{op.describe()}: {error}" for op, error in (result.failed if result else ())]
+    problems.extend(i.detail for i in report.items if i.kind in _NOT_DRIFT)
+    if problems:
+        heal_failed.send(app, result=result, error="; ".join(problems))
 
 
 def _summary(report: DriftReport) -> str:

@@ -19,6 +19,7 @@ from .errors import SchemaDriftError, SchemaGuardError
 from .extension import GuardState, get_state
 from .problem import problem_response
 from .report import DriftKind
+from .targets import Target
 
 logger = logging.getLogger("flask_schemaguard")
 
@@ -46,8 +47,6 @@ def handle_database_error(exc: Exception) -> Any:
     else:
         where = f"{table}.{found.column}" if table else str(found.column)
         detail = f"Column '{where}' does not exist in the database."
-    if healed:
-        detail += " It has been created; retry the request."
     logger.warning(
         "schemaguard: request %s %s hit schema drift: %s", request.method, request.path, detail
     )
@@ -102,13 +101,17 @@ def _rollback_session(state: GuardState) -> None:
 
 
 def _heal_on_error(app: Flask, state: GuardState, found: SchemaError) -> bool:
+    """Heal the failing table (or its columns) now; True when it is no longer missing."""
     config = state.config
     if config.mode != "heal" or not config.heal_on_error or not found.table:
         return False
-    target = _target_for(state, found.table)
-    if target is None:
+    match = _target_for(state, found.table)
+    if match is None:
         return False
-    key = (target.bind, found.table)
+    target, table = match
+    if state.runner.filter.excluded(table.schema, table.name):
+        return False
+    key = (target.bind, table.name)
     now = time.monotonic()
     with state.heal_on_error_lock:
         last = state.heal_on_error_times.get(key)
@@ -116,29 +119,30 @@ def _heal_on_error(app: Flask, state: GuardState, found: SchemaError) -> bool:
             return False
         state.heal_on_error_times[key] = now
         try:
-            result = state.guard.heal_table(app, target.bind, found.table)
+            result = state.guard.heal_table(app, target.bind, table.name)
         except SchemaGuardError as exc:
             logger.warning("schemaguard: heal on error failed: %s", exc)
             return False
+    if result.failed or not any(
+        d.bind == target.bind and d.reachable for d in result.after.databases
+    ):
+        return False
+    column = (found.column or "").lower()
     for item in result.after.items:
-        if (
-            item.bind == target.bind
-            and item.table == found.table
-            and item.kind
-            in (
-                DriftKind.MISSING_TABLE,
-                DriftKind.MISSING_COLUMN,
-                DriftKind.DATABASE_UNREACHABLE,
-            )
-        ):
+        if item.bind != target.bind or (item.table or "").lower() != table.name.lower():
+            continue
+        if item.kind is DriftKind.MISSING_TABLE:
             return False
-    return not result.failed
+        if item.kind is DriftKind.MISSING_COLUMN and (item.name or "").lower() == column:
+            return False
+    return not result.after.by_kind(DriftKind.PENDING_MIGRATIONS)
 
 
-def _target_for(state: GuardState, table: str) -> Any:
+def _target_for(state: GuardState, table: str) -> tuple[Target, sa.Table] | None:
+    """The bind and model table a database error names (case-insensitively)."""
     lowered = table.lower()
     for target in state.targets:
         for t in target.tables:
             if t.name.lower() == lowered:
-                return target
+                return target, t
     return None

@@ -13,7 +13,8 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, request
 
 from .extension import GuardState, get_state
-from .report import DriftReport, Severity
+from .masking import display_url
+from .report import DatabaseInfo, Drift, DriftKind, DriftReport, Severity
 
 #: A probe that takes longer than this answers ``fail`` (the check goes on in the background).
 PROBE_TIMEOUT = 2.0
@@ -91,59 +92,65 @@ def _authorized(token: str | None) -> bool:
 
 
 def _current_report(state: GuardState) -> tuple[DriftReport, str]:
-    cache: HealthCache | None = state.health_cache
-    now = time.monotonic()
-    max_age = state.config.health_cache_seconds
-    if cache is not None and now - cache.checked_at < max_age:
-        return cache.report, cache.wall_time
-    result = _bounded(lambda: _probe(state, cache))
-    if result is None:
-        from .report import DatabaseInfo, Drift, DriftKind
-
-        databases = tuple(
-            DatabaseInfo(d.bind, d.dialect, d.url, False, "no answer within 2 s")
-            for d in (cache.report.databases if cache else ())
-        )
-        item = Drift(
-            DriftKind.DATABASE_UNREACHABLE,
-            None,
-            None,
-            Severity.ERROR,
-            False,
-            f"The database did not answer within {PROBE_TIMEOUT:g} s.",
-        )
-        return DriftReport((item,), databases), _now()
-    state.health_cache = result
-    return result.report, result.wall_time
+    """The report to answer with: at most one probe per app runs at a time, and a request
+    waits for it at most ``PROBE_TIMEOUT`` seconds (a hung database cannot pile up threads)."""
+    with state.health_lock:
+        probe: _Probe | None = state.health_probe
+        if probe is None or probe.done.is_set():
+            probe = _Probe(state)
+            state.health_probe = probe
+            probe.start()
+    if not probe.done.wait(PROBE_TIMEOUT):
+        return _failure(state, f"The database did not answer within {PROBE_TIMEOUT:g} s."), _now()
+    if probe.error is not None:
+        return _failure(state, f"The schema check failed: {probe.error}"), _now()
+    assert probe.result is not None
+    return probe.result.report, probe.result.wall_time
 
 
-def _probe(state: GuardState, cache: HealthCache | None) -> HealthCache:
+class _Probe:
+    """One check in a helper thread; its result becomes the app's health cache."""
+
+    def __init__(self, state: GuardState) -> None:
+        self.state = state
+        self.done = threading.Event()
+        self.result: HealthCache | None = None
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="schemaguard-health", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            self.result = _probe(self.state)
+            self.state.health_cache = self.result
+        except Exception as exc:  # answered as "fail" by the waiting request
+            self.error = exc
+        finally:
+            self.done.set()
+
+
+def _probe(state: GuardState) -> HealthCache:
+    """Within the cache window, one fingerprint query per bind: an unchanged schema reuses the
+    last report. Otherwise (or after the window) a full check."""
     runner = state.runner
-    if cache is not None:
+    cache: HealthCache | None = state.health_cache
+    max_age = state.config.health_cache_seconds
+    if cache is not None and time.monotonic() - cache.checked_at < max_age:
         fingerprints = runner.fingerprints()
         if None not in fingerprints.values() and fingerprints == cache.fingerprints:
-            return HealthCache(cache.report, fingerprints, time.monotonic(), cache.wall_time)
+            return cache
     report, fingerprints = runner.check_with_fingerprints()
     return HealthCache(report, fingerprints, time.monotonic(), _now())
 
 
-def _bounded(fn: Any) -> HealthCache | None:
-    """Run ``fn`` in a helper thread; None if it has not finished within PROBE_TIMEOUT."""
-    box: list[HealthCache] = []
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            box.append(fn())
-        except BaseException as exc:  # reported to the caller below
-            errors.append(exc)
-
-    thread = threading.Thread(target=run, name="schemaguard-health", daemon=True)
-    thread.start()
-    thread.join(PROBE_TIMEOUT)
-    if errors:
-        raise errors[0]
-    return box[0] if box else None
+def _failure(state: GuardState, message: str) -> DriftReport:
+    databases = tuple(
+        DatabaseInfo(t.bind, t.dialect, display_url(t.engine), False, message)
+        for t in state.targets
+    )
+    item = Drift(DriftKind.DATABASE_UNREACHABLE, None, None, Severity.ERROR, False, message)
+    return DriftReport((item,), databases)
 
 
 def _now() -> str:

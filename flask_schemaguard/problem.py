@@ -59,7 +59,10 @@ def add_cors_headers(response: Response, origins: Sequence[str]) -> None:
 
 
 def _flask_cors_active() -> bool:
-    for funcs in current_app.after_request_funcs.values():
-        if any(getattr(f, "__name__", "") == "cors_after_request" for f in funcs):
+    """flask-cors is set up on the app (or on a blueprint of this request): it adds the headers
+    itself, by its own rules, so ours would only override them."""
+    funcs = current_app.after_request_funcs
+    for name in (None, *request.blueprints):
+        if any(getattr(f, "__name__", "") == "cors_after_request" for f in funcs.get(name, ())):
             return True
     return False

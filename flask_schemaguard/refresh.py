@@ -151,3 +151,10 @@ def _restore(mapper: orm.Mapper[Any], key: str) -> None:
 def degraded_columns() -> list[str]:
     with _lock:
         return sorted(f"{c.table.name}.{c.name}" for (_p, c) in _degraded.values())
+
+
+def reset() -> None:
+    """Restore every degraded mapper (between tests, or when the models go away)."""
+    with _lock:
+        for mapper, key in list(_degraded):
+            _restore(mapper, key)
