@@ -89,6 +89,29 @@ def test_demo_runs_end_to_end() -> None:
     assert workdirs and not any(Path(d).exists() for d in workdirs)
 
 
+def test_first_steps_example() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "example_app.first_steps"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert done.stdout.splitlines() == [
+        "in sync: False",
+        "  error: Table 'step_execution_logs' does not exist in the database.",
+        "  error: Column 'crucible_runs.chat_session_id' does not exist in the database.",
+        "  warning: Index 'ix_crucible_runs_chat_session_id' on 'crucible_runs' "
+        "(chat_session_id) does not exist in the database.",
+        "plan: 12 operations, the first one:",
+        "  CREATE TABLE step_execution_logs (",
+        "healed: 12 applied, 0 failed",
+        "in sync: True",
+    ]
+
+
 # -- the example app on every database ------------------------------------------------------
 def _dispose(app: Flask) -> None:
     with app.app_context():
