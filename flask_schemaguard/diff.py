@@ -14,6 +14,22 @@ Excluded = Callable[[str | None, str], bool]
 NOT_NULL_HINT = "add a server_default or make it nullable, or write a migration"
 
 
+SQLITE_DEFAULT_HINT = (
+    "SQLite cannot add a column whose default is not a constant (CURRENT_TIMESTAMP, an "
+    "expression) to an existing table: use a constant server_default, or write a migration"
+)
+
+
+def _sqlite_non_constant(default: str | None) -> bool:
+    """True for defaults SQLite refuses in ALTER TABLE ADD COLUMN."""
+    if default is None:
+        return False
+    text = default.strip().upper()
+    if text in ("CURRENT_TIME", "CURRENT_DATE", "CURRENT_TIMESTAMP"):
+        return True
+    return "(" in text and not text.startswith("'")  # a function call or an expression
+
+
 def _never(schema: str | None, name: str) -> bool:
     return False
 
@@ -104,6 +120,14 @@ def _diff_table(model: TableShape, live: TableShape, dialect: str, bind: str | N
         if found is None:
             missing_cols.add(key)
             can_add = key not in pk and (col.nullable or col.default is not None)
+            hint = None
+            if key in pk:
+                hint = "a primary key column cannot be added; write a migration"
+            elif not can_add:
+                hint = f"NOT NULL without a server default: {NOT_NULL_HINT}"
+            elif dialect == "sqlite" and _sqlite_non_constant(col.default):
+                can_add = False
+                hint = SQLITE_DEFAULT_HINT
             if can_add:
                 addable_cols.add(key)
             add(
@@ -112,13 +136,7 @@ def _diff_table(model: TableShape, live: TableShape, dialect: str, bind: str | N
                 Severity.ERROR,
                 can_add,
                 f"Column '{qual}.{col.name}' does not exist in the database.",
-                None
-                if can_add
-                else (
-                    "a primary key column cannot be added; write a migration"
-                    if key in pk
-                    else f"NOT NULL without a server default: {NOT_NULL_HINT}"
-                ),
+                hint,
             )
             continue
         if not types_match(col.type_text, found.type_text, dialect):

@@ -501,3 +501,24 @@ def test_mysql_table_names_keep_their_case_when_the_server_says_so() -> None:
         case_sensitive_tables=True,
     )
     assert diff(shape("mysql", USERS, ORGS), same_case) == []
+
+
+@pytest.mark.parametrize(
+    ("default", "healable"),
+    [
+        ("CURRENT_TIMESTAMP", False),
+        ("(datetime('now'))", False),
+        ("strftime('%s', 'now')", False),
+        ("0", True),
+        ("pending", True),
+        ("'(not a call)'", True),
+    ],
+)
+def test_sqlite_cannot_add_a_column_with_a_non_constant_default(default: str, healable: bool):
+    model = with_(USERS, columns=(*USERS.columns, col("stamp", "DATETIME", False, default)))
+    for dialect in DIALECTS:
+        item = only(diff(shape(dialect, model, ORGS), shape(dialect, USERS, ORGS)))
+        assert item.kind is DriftKind.MISSING_COLUMN
+        assert item.healable is (healable or dialect != "sqlite"), dialect
+        if not item.healable:
+            assert "SQLite cannot add a column whose default is not a constant" in item.hint

@@ -345,3 +345,50 @@ def test_mixed_case_models_round_trip_with_the_orm(engine: sa.Engine) -> None:
         session.add(Widget(DisplayName="gear"))
         session.commit()
         assert session.scalars(sa.select(Widget.DisplayName)).all() == ["gear"]
+
+
+def test_every_common_type_added_to_a_table_with_rows(engine: sa.Engine, db_kind: str) -> None:
+    """The same model against a database whose ``every_type`` only has its ``id``."""
+    md = sa.MetaData()
+    every_type(md, db_kind)
+    old = sa.MetaData()
+    sa.Table("parents", old, *(c._copy() for c in md.tables["parents"].c))
+    sa.Table("every_type", old, sa.Column("id", sa.Integer, primary_key=True))
+    old.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(old.tables["every_type"].insert(), [{"id": 1}, {"id": 2}])
+    app = flask_app()
+    guard = SchemaGuard(app, metadata=md, engine=engine)
+    with app.app_context():
+        result = guard.heal()
+        skipped = {i.name: i.hint for i in result.skipped}
+        unhealable = {"txt_req"}  # NOT NULL, no server default
+        if db_kind == "sqlite":
+            # ALTER TABLE ADD COLUMN refuses CURRENT_TIMESTAMP defaults and STORED columns.
+            unhealable.add("dt_now")
+            assert "SQLite cannot add a column" in skipped["dt_now"]
+            assert [(op.name, msg) for op, msg in result.failed] == [
+                ("i_twice", "cannot add a STORED column")
+            ]
+            unhealable.add("i_twice")
+        else:
+            assert result.failed == ()
+        assert set(skipped) == unhealable - {"i_twice"}
+        assert "add a server_default or make it nullable" in skipped["txt_req"]
+        added = {op.name for op in result.applied if op.kind.value == "add_column"}
+        expected = {c.name for c in md.tables["every_type"].c} - unhealable - {"id"}
+        assert added == expected
+        assert {(i.kind.value, i.name) for i in result.after.items} == {
+            ("missing_column", name) for name in unhealable
+        }
+        # Only the operation the database refused stays healable (and fails again).
+        left = {i.name for i in guard.check().healable}
+        assert left == ({"i_twice"} if db_kind == "sqlite" else set())
+    table = sa.Table("every_type", sa.MetaData(), autoload_with=engine)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(table).order_by(table.c.id)).mappings().all()
+    assert [r["id"] for r in rows] == [1, 2]
+    for row in rows:  # existing rows got the server defaults, other new columns are NULL
+        assert (row["i_req"], row["small"], row["s_req"], row["money"]) == (0, 7, "new", 0)
+        assert row["flag_req"] in (False, 0) and row["color_py"] == "red"
+        assert row["s50"] is None and row["doc"] is None and row["uid"] is None
