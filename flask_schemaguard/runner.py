@@ -376,6 +376,11 @@ class Runner:
             if exc.connection_invalidated:
                 raise
             error = _db_message(exc)
+            if _is_lock_wait_timeout(exc):
+                error += (
+                    f" (waited SCHEMAGUARD_DDL_LOCK_TIMEOUT = {self.settings.ddl_lock_timeout:g} s"
+                    " for a table lock held by another transaction; the next heal retries)"
+                )
         duration = (time.perf_counter() - started) * 1000
         self._record(session, target, op, outcome, duration, error)
         self.after_operation(op)
@@ -513,8 +518,21 @@ def _unreachable(target: Target, exc: sa.exc.DBAPIError) -> _BindCheck:
 def _db_message(exc: sa.exc.DBAPIError) -> str:
     """The driver's message without SQL or parameters."""
     orig = exc.orig if exc.orig is not None else exc
-    text = str(orig).strip().splitlines()
+    args = getattr(orig, "args", ())
+    if len(args) == 2 and isinstance(args[0], int) and isinstance(args[1], str):
+        text = f"{args[1]} (MySQL error {args[0]})".splitlines()  # PyMySQL: (code, message)
+    else:
+        text = str(orig).strip().splitlines()
     return text[0] if text else type(orig).__name__
+
+
+def _is_lock_wait_timeout(exc: sa.exc.DBAPIError) -> bool:
+    """PostgreSQL ``lock_timeout`` (55P03) or MySQL ``lock_wait_timeout`` (1205)."""
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) == "55P03":
+        return True
+    args = getattr(orig, "args", ())
+    return bool(args) and args[0] == 1205
 
 
 def _bind_name(target: Target) -> str:

@@ -253,3 +253,67 @@ def warm_up(_: object = None) -> int:
 
     _barrier.wait(timeout=120)
     return os.getpid()
+
+
+def dump_rows(url: str, tables: tuple[str, ...] = ("sessions", "flow_steps")) -> dict[str, Any]:
+    """Every row of the seed app's old tables (old columns only), in id order."""
+    engine = sa.create_engine(url)
+    try:
+        old = old_metadata()
+        with engine.connect() as conn:
+            return {
+                name: [tuple(r) for r in conn.execute(sa.select(old.tables[name]).order_by("id"))]
+                for name in tables
+            }
+    finally:
+        engine.dispose()
+
+
+def schema_snapshot(url: str) -> dict[str, Any]:
+    """Tables with their columns and index names, as the database reports them."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            inspector = sa.inspect(conn)
+            return {
+                name: (
+                    sorted(c["name"] for c in inspector.get_columns(name)),
+                    sorted(str(i["name"]) for i in inspector.get_indexes(name)),
+                )
+                for name in inspector.get_table_names()
+            }
+    finally:
+        engine.dispose()
+
+
+class HangingRunner:
+    """Mixed into the guard's Runner in a child process: after operation ``hang_after`` it
+    tells the parent (an Event) and blocks, in the middle of the heal, until it is killed."""
+
+    hang_after = 1
+    signal: Any = None
+    done = 0
+
+    def after_operation(self, op: Any) -> None:
+        self.done += 1
+        if self.done == self.hang_after:
+            self.signal.set()
+            time.sleep(600)
+
+
+def heal_and_hang(url: str, signal: Any, hang_after: int) -> None:
+    """Child process: start an app (manual), then heal with a runner that hangs mid-plan."""
+    from flask import Flask
+
+    from flask_schemaguard import SchemaGuard
+
+    engine = sa.create_engine(url)
+    app = Flask("crash")
+    app.config["SCHEMAGUARD_RUN_ON"] = "manual"
+    guard = SchemaGuard(app, metadata=seed_metadata(), engine=engine)
+    runner = app.extensions["schemaguard"].runner
+    runner.__class__ = type("Hanging", (HangingRunner, type(runner)), {})
+    runner.hang_after = hang_after
+    runner.signal = signal
+    guard.heal(app=app)
+    raise AssertionError("the heal should have hung and been killed")
