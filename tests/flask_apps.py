@@ -164,6 +164,17 @@ def build_app(
     def list_logs() -> Any:
         return jsonify([log.message for log in StepLog.query.all()])
 
+    @app.post("/logs")
+    def add_log() -> Any:
+        db.session.add(StepLog(run_id=1, message=request.get_json()["message"]))
+        db.session.commit()
+        return "", 201
+
+    @app.get("/logs/search")
+    def search_logs() -> Any:
+        found = StepLog.query.filter(StepLog.message == request.args["q"]).all()
+        return jsonify([log.message for log in found])
+
     @app.get("/raw-note")
     def raw_note() -> Any:
         rows = db.session.execute(sa.text("SELECT note FROM runs")).all()
