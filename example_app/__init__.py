@@ -54,6 +54,11 @@ def database_url(instance_path: str) -> str:
     if not url:
         os.makedirs(instance_path, exist_ok=True)
         return "sqlite:///" + os.path.join(instance_path, "multi_role_chat.db")
+    return with_driver(url)
+
+
+def with_driver(url: str) -> str:
+    """``postgresql://`` and ``mysql://`` URLs with the drivers this project installs."""
     for prefix, driver in (
         ("postgres://", "postgresql+psycopg://"),
         ("postgresql://", "postgresql+psycopg://"),

@@ -213,7 +213,7 @@ def heal_mode(story: Story, url: str, workdir: Path) -> None:
 
 def check_mode(story: Story, url: str, workdir: Path) -> None:
     env = child_env(url, FLASK_SCHEMAGUARD_MODE="check")
-    story.step("Now check mode (SCHEMAGUARD_MODE=check) on a second old database: report only.")
+    story.step("Now check mode (SCHEMAGUARD_MODE=check) on a newly made old database: report only.")
     make_old_database(story, url)
     print("   $ FLASK_SCHEMAGUARD_MODE=check flask --app example_app run", flush=True)
     log_path = workdir / "server-check.log"
@@ -259,8 +259,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="schemaguard-demo-"))
-    heal_url = args.database_url or f"sqlite:///{workdir / 'multi_role_chat.db'}"
-    check_url = args.database_url or f"sqlite:///{workdir / 'multi_role_chat_check.db'}"
+    from . import with_driver
+
+    given = with_driver(args.database_url) if args.database_url else None
+    heal_url = given or f"sqlite:///{workdir / 'multi_role_chat.db'}"
+    check_url = given or f"sqlite:///{workdir / 'multi_role_chat_check.db'}"
     print("flask-schemaguard demo: the models changed, the database did not.")
     print("The example app (example_app/) is a multi-role chat and an evaluation-run API.")
     story = Story()

@@ -172,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     if args and args[0] in ("-h", "--help"):
         print(__doc__)
         return 0
-    url = args[0] if args else default_url()
+    from . import with_driver
+
+    url = with_driver(args[0]) if args else default_url()
     counts = create_old_database(url)
     rows = ", ".join(f"{n} {t}" for t, n in counts.items())
     print(f"old schema created in {display_url(sa.make_url(url))}: {rows}")
