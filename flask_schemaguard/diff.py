@@ -189,7 +189,12 @@ def _diff_table(model: TableShape, live: TableShape, dialect: str, bind: str | N
 
     live_indexes = live.indexes + live.uniques
     live_by_name = {fold(i.name, dialect): i for i in live_indexes if i.name}
-    live_sigs = {(fold_all(i.columns, dialect), i.unique) for i in live_indexes}
+    implicit = _implicit_fk_indexes(live, dialect)
+    live_sigs = {
+        (fold_all(i.columns, dialect), i.unique)
+        for i in live_indexes
+        if not (i.name and fold(i.name, dialect) in implicit)
+    }
     live_sigs.add((fold_all(live.primary_key, dialect), True))
     matched: set[str] = set()
 
@@ -279,3 +284,28 @@ def _diff_table(model: TableShape, live: TableShape, dialect: str, bind: str | N
             "(left alone).",
         )
     return items
+
+
+def _implicit_fk_indexes(live: TableShape, dialect: str) -> set[str]:
+    """Names of the indexes MySQL/MariaDB made by itself for a foreign key.
+
+    InnoDB creates one for a foreign key no index can serve, named after the constraint or its
+    first column, and drops it as soon as another index on those columns is created: so it
+    stands in for no model index (a heal interrupted after CREATE TABLE would otherwise leave
+    the model's named index out for good).
+    """
+    if dialect != "mysql":
+        return set()
+    names: set[str] = set()
+    for fk in live.foreign_keys:
+        columns = fold_all(fk.columns, dialect)
+        own = {columns[0]} | ({fold(fk.name, dialect)} if fk.name else set())
+        for ix in live.indexes:
+            if (
+                ix.name
+                and not ix.unique
+                and fold_all(ix.columns, dialect) == columns
+                and fold(ix.name, dialect) in own
+            ):
+                names.add(fold(ix.name, dialect))
+    return names
