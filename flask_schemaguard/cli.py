@@ -12,7 +12,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from .errors import SchemaGuardError
-from .extension import GuardState, get_state
+from .extension import ConfigErrorState, GuardState, get_state
 from .report import DriftReport, Severity
 
 EXIT_IN_SYNC, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
@@ -22,10 +22,13 @@ schemaguard_cli = AppGroup("schemaguard", help="Check and heal database schema d
 
 def _state() -> GuardState:
     try:
-        return get_state(current_app._get_current_object())  # type: ignore[attr-defined]
+        state: Any = get_state(current_app._get_current_object())  # type: ignore[attr-defined]
     except RuntimeError as exc:
         _fail(str(exc))
         raise  # unreachable
+    if isinstance(state, ConfigErrorState):
+        _fail(f"invalid configuration: {state.error}")
+    return state  # type: ignore[no-any-return]
 
 
 def _fail(message: str) -> None:
@@ -73,7 +76,7 @@ def _filter_bind(report: DriftReport, bind: str | None) -> DriftReport:
     key = None if bind == "default" else bind
     known = [d.bind or "default" for d in report.databases]
     if bind not in known:
-        _fail(f"no bind named {bind!r}; known binds: {', '.join(known)}")
+        _fail(f"no bind named {bind!r}; known binds: {', '.join(sorted(known))}")
     return DriftReport(
         tuple(i for i in report.items if i.bind == key),
         tuple(d for d in report.databases if d.bind == key),

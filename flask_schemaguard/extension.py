@@ -94,7 +94,17 @@ class SchemaGuard:
             )
         for key, value in DEFAULTS.items():
             app.config.setdefault(key, value)
-        config = load_config(app.config)
+        try:
+            config = load_config(app.config)
+        except SchemaGuardError as exc:
+            if _running_command() != "schemaguard":
+                raise
+            # `flask schemaguard ...` reports it (exit 2) rather than failing to load the app
+            app.extensions["schemaguard"] = ConfigErrorState(self, exc)
+            from .cli import schemaguard_cli
+
+            app.cli.add_command(schemaguard_cli, name="schemaguard")
+            return
         with app.app_context():
             targets = self._targets(app)
         settings = Settings(
@@ -343,13 +353,17 @@ def _summary(report: DriftReport) -> str:
 
 def _running_skipped_command() -> bool:
     """True under ``flask db ...`` or ``flask schemaguard ...``."""
+    return _running_command() in SKIP_COMMANDS
+
+
+def _running_command() -> str | None:
+    """The ``flask`` subcommand this process runs (``db``, ``run``...), or None."""
     argv = sys.argv
-    if (
-        not argv
-        or "flask" not in os.path.basename(argv[0])
-        and not argv[0].endswith(os.path.join("flask", "__main__.py"))
-    ):
-        return False
+    if not argv:
+        return None
+    program = os.path.splitext(os.path.basename(argv[0]))[0].lower()
+    if program != "flask" and not argv[0].endswith(os.path.join("flask", "__main__.py")):
+        return None
     takes_value = {"--app", "-A", "--env-file", "-e"}
     args = iter(argv[1:])
     for arg in args:
@@ -358,8 +372,17 @@ def _running_skipped_command() -> bool:
             continue
         if arg.startswith("-"):
             continue
-        return arg in SKIP_COMMANDS
-    return False
+        return arg
+    return None
+
+
+class ConfigErrorState:
+    """``app.extensions["schemaguard"]`` under ``flask schemaguard ...`` when the config is
+    invalid: the app still loads, and every command reports the error with exit status 2."""
+
+    def __init__(self, guard: SchemaGuard, error: SchemaGuardError) -> None:
+        self.guard = guard
+        self.error = error
 
 
 __all__ = ["SchemaGuard", "GuardState", "get_state"]

@@ -71,7 +71,9 @@ def scalar(db_url: str, statement: str) -> Any:
         engine.dispose()
 
 
-def define_models(*, priority: bool = False, unique_name: bool = False) -> SimpleNamespace:
+def define_models(
+    *, priority: bool = False, unique_name: bool = False, events: bool = False
+) -> SimpleNamespace:
     """A fresh Flask-SQLAlchemy instance and the models ``Run`` and ``StepLog``."""
 
     class Base(DeclarativeBase):
@@ -96,7 +98,17 @@ def define_models(*, priority: bool = False, unique_name: bool = False) -> Simpl
         run_id = mapped_column(sa.Integer)
         message = mapped_column(sa.String(200))
 
-    return SimpleNamespace(db=db, Run=Run, StepLog=StepLog)
+    models = SimpleNamespace(db=db, Run=Run, StepLog=StepLog)
+    if events:
+
+        class Event(db.Model):  # type: ignore[name-defined, misc]
+            __bind_key__ = "events"
+            __tablename__ = "events"
+            id = mapped_column(sa.Integer, primary_key=True)
+            kind = mapped_column(sa.String(20), nullable=False)
+
+        models.Event = Event
+    return models
 
 
 def build_app(
@@ -111,11 +123,13 @@ def build_app(
     init_guard: bool = True,
     debug: bool = False,
     name: str = "app",
+    events_url: str | None = None,
 ) -> Flask:
     """The test app: Flask-SQLAlchemy on ``db_url``, views over the models, then the guard.
 
     ``setup(app, models)`` runs after ``db.init_app`` and before the guard (Flask-Migrate,
     flask-cors, the app's own error handlers...). The models are ``app.extensions["models"]``.
+    ``events_url`` adds a bind ``events`` with a model ``Event`` (table ``events``).
     """
     app = Flask(name, instance_path=os.path.join(os.fspath(tmp_path), f"instance-{name}"))
     app.config.update(
@@ -124,8 +138,12 @@ def build_app(
         SQLALCHEMY_ENGINE_OPTIONS=_engine_options(db_url),
     )
     app.debug = debug
+    if events_url is not None:  # a second bind with the model Event
+        app.config["SQLALCHEMY_BINDS"] = {"events": events_url}
     app.config.update(config or {})
-    models = define_models(priority=priority, unique_name=unique_name)
+    models = define_models(
+        priority=priority, unique_name=unique_name, events=events_url is not None
+    )
     db, Run, StepLog = models.db, models.Run, models.StepLog
     db.init_app(app)
     app.extensions["models"] = models
