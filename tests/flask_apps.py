@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask, jsonify, request
 from flask_sqlalchemy import SQLAlchemy
@@ -28,6 +29,10 @@ from sqlalchemy.orm import DeclarativeBase, mapped_column
 from flask_schemaguard import SchemaGuard, refresh
 
 _built: list[Flask] = []
+
+#: For behaviour that does not depend on the database: run on SQLite only (overrides the
+#: ``db_kind`` fixture's parameters, so ``db_url`` is a SQLite file).
+SQLITE_ONLY = pytest.mark.parametrize("db_kind", ["sqlite"])
 
 
 def old_schema(db_url: str, *, names: tuple[str, ...] = ("first",), logs: bool = False) -> None:

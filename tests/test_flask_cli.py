@@ -124,6 +124,7 @@ def test_status_plan_heal_history(app: Flask, db_url: str, db_kind: str) -> None
     assert sorted(r[2] for r in table_rows(after.output, HEADER)) == ["ix_runs_name", "priority"]
 
 
+@fa.SQLITE_ONLY
 def test_status_exit_0_in_sync(db_url: str, tmp_path: Path) -> None:
     fa.old_schema(db_url)
     app = fa.build_app(db_url, tmp_path)  # heals at startup

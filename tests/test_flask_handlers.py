@@ -189,6 +189,7 @@ def test_heal_on_error_heals_a_missing_column(app: Flask, client: Any, db_url: s
     ],
     ids=["excluded"],
 )
+@fa.SQLITE_ONLY
 def test_heal_on_error_leaves_excluded_tables_alone(app: Flask, client: Any, db_url: str) -> None:
     assert_problem(client.get("/logs"), missing_table_problem(healed=False))
     assert LOGS not in fa.table_names(db_url)

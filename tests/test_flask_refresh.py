@@ -18,6 +18,8 @@ from flask import Flask
 
 from flask_schemaguard import SchemaDriftError, refresh
 
+LOGS = "step_execution_logs"
+
 
 @pytest.fixture(autouse=True)
 def _clean() -> Iterator[None]:
@@ -88,6 +90,9 @@ def test_heal_mode_degrades_a_not_null_column_without_default(
     app: Flask, client: Any, db_url: str
 ) -> None:
     assert fa.column_names(db_url, "runs") == {"id", "name", "note"}  # note healed
+    assert LOGS in fa.table_names(db_url)
+    report = app.extensions["schemaguard"].last_report
+    assert [(i.kind.value, i.name) for i in report.errors] == [("missing_column", "priority")]
     assert_degraded_column_works(app, "priority")
     assert client.get("/runs").status_code == 200
 
@@ -97,6 +102,7 @@ def test_heal_mode_degrades_a_not_null_column_without_default(
     [{"SCHEMAGUARD_MODE": "check", "SCHEMAGUARD_DEGRADE_MISSING_COLUMNS": False}],
     ids=["no-degrade"],
 )
+@fa.SQLITE_ONLY
 def test_degrading_can_be_switched_off(app: Flask, client: Any) -> None:
     assert refresh.degraded_columns() == []
     response = client.get("/runs")
@@ -138,6 +144,7 @@ def test_after_a_heal_requests_see_the_new_schema(app: Flask, client: Any, db_ur
     assert "note" in fa.column_names(db_url, "runs")
 
 
+@fa.SQLITE_ONLY
 def test_degrade_state_does_not_leak_between_apps(db_url: str, tmp_path: Path) -> None:
     """A second app whose database has the column maps it normally (fresh models)."""
     fa.old_schema(db_url)
