@@ -41,6 +41,7 @@ class GuardState:
     startup_done: bool = False
     startup_lock: threading.Lock = field(default_factory=threading.Lock)
     startup_retry_at: float = 0.0
+    startup_error: SchemaGuardError | None = None
     last_report: DriftReport | None = None
     last_result: HealResult | None = None
     heal_on_error_times: dict[tuple[str | None, str], float] = field(default_factory=dict)
@@ -162,34 +163,45 @@ class SchemaGuard:
         return os.path.abspath(directory) if directory else None
 
     def _before_first_request(self) -> None:
-        state = _state(current_app._get_current_object())  # type: ignore[attr-defined]
-        if state.startup_done or time.monotonic() < state.startup_retry_at:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        state = _state(app)
+        if state.startup_done:
             return
-        with state.startup_lock:
-            if state.startup_done or time.monotonic() < state.startup_retry_at:
+        if time.monotonic() < state.startup_retry_at and state.startup_error is None:
+            return  # a database was unreachable: serve, retry later
+        with state.startup_lock:  # concurrent first requests wait here for the one check
+            if state.startup_done:
                 return
-            self._startup(current_app._get_current_object(), state)  # type: ignore[attr-defined]
+            if time.monotonic() < state.startup_retry_at:
+                if state.startup_error is not None:
+                    raise state.startup_error  # strict: no serving while drift remains
+                return
+            self._startup(app, state)
 
     def _startup(self, app: Flask, state: GuardState) -> None:
         """The startup check (heal, check or strict); sets ``state.startup_done``.
 
         In ``heal`` and ``check`` modes nothing here stops the app: an unreachable database is
-        logged and the check is retried on a request at most every
-        ``STARTUP_RETRY_INTERVAL`` seconds; any other failure is logged and sent as
-        ``heal_failed``. ``strict`` raises instead.
+        logged and the check is retried on a request at most every ``STARTUP_RETRY_INTERVAL``
+        seconds; any other failure is logged and sent as ``heal_failed``. ``strict`` raises:
+        from ``init_app``, or (``RUN_ON="first_request"``) from every request until a check,
+        again at most every ``STARTUP_RETRY_INTERVAL`` seconds, finds no error-level drift.
         """
         try:
             retry = self._run_startup(app, state)
-        finally:
-            # set last: concurrent first requests wait on startup_lock, then see it done
-            state.startup_done = True
+        except SchemaGuardError as exc:
+            state.startup_error = exc
+            state.startup_retry_at = time.monotonic() + STARTUP_RETRY_INTERVAL
+            raise
+        state.startup_error = None
         if retry:
-            state.startup_done = False
             state.startup_retry_at = time.monotonic() + STARTUP_RETRY_INTERVAL
             logger.warning(
                 "schemaguard: the startup check will be retried on a request in %g s",
                 STARTUP_RETRY_INTERVAL,
             )
+        else:
+            state.startup_done = True
 
     def _run_startup(self, app: Flask, state: GuardState) -> bool:
         """Check or heal; True when a database could not be reached (retry later)."""

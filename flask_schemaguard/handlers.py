@@ -62,13 +62,21 @@ def handle_database_error(exc: Exception) -> Any:
 
 
 def handle_drift_error(exc: SchemaDriftError) -> Response:
+    """A write to a degraded column, or drift raised by the app or by strict mode."""
     state = get_state()
     _rollback_session(state)
+    drift, table, column = DriftKind.MISSING_COLUMN.value, exc.table, exc.column
+    if column is None:
+        first = exc.report.errors[0] if exc.report is not None and exc.report.errors else None
+        drift = first.kind.value if first is not None else "schema_drift"
+        table = table or (first.table if first is not None else None)
+        if first is not None and first.kind is DriftKind.MISSING_COLUMN:
+            column = first.name
     return problem_response(
         detail=exc.message,
-        drift=DriftKind.MISSING_COLUMN.value if exc.column else "drift",
-        table=exc.table,
-        column=exc.column,
+        drift=drift,
+        table=table,
+        column=column,
         healed=False,
         sql=None,
         origins=state.config.cors_origins,

@@ -324,3 +324,38 @@ def test_sql_only_in_debug_and_never_parameters(
         assert body["sql"].startswith("SELECT") and LOGS in body["sql"]
     else:
         assert "sql" not in body
+
+
+@fa.SQLITE_ONLY
+def test_strict_first_request_refuses_to_serve_until_the_drift_is_fixed(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flask_schemaguard import extension
+
+    fa.old_schema(db_url)
+    app = fa.build_app(
+        db_url,
+        tmp_path,
+        {"SCHEMAGUARD_MODE": "strict", "SCHEMAGUARD_RUN_ON": "first_request"},
+        priority=True,
+    )
+    state = app.extensions["schemaguard"]
+    checks: list[int] = []
+    real_heal = state.runner.heal
+    monkeypatch.setattr(state.runner, "heal", lambda **kw: checks.append(1) or real_heal(**kw))
+    client = app.test_client()
+    for _ in range(2):  # the second answer comes from the first check (no re-check for 30 s)
+        response = client.get("/ping")
+        assert response.status_code == 503 and response.mimetype == PROBLEM
+        body = response.get_json(force=True)
+        found = (body["drift"], body["table"], body["column"])
+        assert found == ("missing_column", "runs", "priority")
+        assert "strict" in body["detail"]
+    assert len(checks) == 1
+    assert LOGS in fa.table_names(db_url)  # strict heals what it can first
+    fa.execute(db_url, "ALTER TABLE runs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")
+    monkeypatch.setattr(extension, "STARTUP_RETRY_INTERVAL", 0.0)
+    state.startup_retry_at = 0.0
+    assert client.get("/ping").status_code == 200
+    assert client.get("/runs").status_code == 200
+    assert len(checks) == 2 and state.startup_done
