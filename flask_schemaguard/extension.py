@@ -360,7 +360,9 @@ def _summary(report: DriftReport) -> str:
     for item in report.items:
         counts[item.severity.value] = counts.get(item.severity.value, 0) + 1
     state = "in sync" if report.in_sync else "drift remains"
-    return f"{state} ({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))})"
+    plural = {"error": "errors", "warning": "warnings", "info": "info"}
+    parts = (f"{n} {s if n == 1 else plural[s]}" for s, n in sorted(counts.items()))
+    return f"{state} ({', '.join(parts)})"
 
 
 def _running_skipped_command() -> bool:
