@@ -69,15 +69,95 @@ def fingerprint(conn: Connection, schemas: Sequence[str | None]) -> str:
         return f"pg:{value}"
     if name == "mysql":
         stmt = sa.text(_MYSQL).bindparams(sa.bindparam("schemas", expanding=True))
-        # Plain names, no OR: MariaDB then opens only these schemas' tables instead of
-        # scanning every database on the server (10-100x faster with many databases).
-        names = [s for s in schemas if s]
-        if None in schemas:
-            names.append(str(conn.exec_driver_sql("SELECT DATABASE()").scalar()))
-        row = conn.execute(stmt, {"schemas": names}).one()
-        return "mysql:" + hashlib.sha1("/".join(map(str, row)).encode()).hexdigest()
+        row = conn.execute(stmt, {"schemas": _mysql_schemas(conn, schemas)}).one()
+        return _mysql_fingerprint(tuple(row))
     raise NotImplementedError(f"no fingerprint for dialect {name!r}")
+
+
+def _mysql_schemas(conn: Connection, schemas: Sequence[str | None]) -> list[str]:
+    """Plain names, no OR: MariaDB then opens only these schemas' tables instead of scanning
+    every database on the server (10-100x faster with many databases)."""
+    names = [s for s in schemas if s]
+    if None in schemas:
+        # The database the dialect read when it connected (what reflection reads too).
+        default = conn.dialect.default_schema_name
+        if not default:
+            default = str(conn.exec_driver_sql("SELECT DATABASE()").scalar())
+        names.append(default)
+    return names
+
+
+def _mysql_fingerprint(row: tuple[object, ...]) -> str:
+    return "mysql:" + hashlib.sha1("/".join(map(str, row)).encode()).hexdigest()
 
 
 def _sqlite_schema(schema: str | None) -> str:
     return '"main"' if schema is None else '"' + schema.replace('"', '""') + '"'
+
+
+Recorded = tuple[str, str]
+"""A state row: the fingerprint recorded with an in-sync check, and that check's items (JSON)."""
+
+
+def fingerprint_and_state(
+    conn: Connection, schemas: Sequence[str | None], state_table: str, models_hash: str
+) -> tuple[str, Recorded | None]:
+    """The fingerprint and the state row recorded for ``models_hash``, in one round trip.
+
+    The fast path of a check on an unchanged schema costs just this statement. Without a
+    state table yet (the statement fails), the plain fingerprint is returned with None.
+    """
+    name = conn.dialect.name
+    quoted = conn.dialect.identifier_preparer.quote(state_table)
+    join = f" FROM (SELECT 1) AS one LEFT JOIN {quoted} AS s ON s.models_hash = :models_hash"
+    try:
+        if name == "sqlite" and tuple(schemas) == (None,) and conn.dialect.paramstyle == "qmark":
+            # A driver-level statement (SQLAlchemy's statement caching would cost more than the
+            # pragma itself) and one column for the row: the cheapest form (~10 us over the
+            # bare pragma). The main database's schema_version; attached ones differ.
+            version, packed = conn.exec_driver_sql(
+                "SELECT schema_version, (SELECT fingerprint || char(31) || items "
+                f"FROM {quoted} WHERE models_hash = ?) FROM pragma_schema_version",
+                (models_hash,),
+            ).one()
+            fp = f"sqlite:{version}"
+            if packed is None:
+                return fp, None
+            recorded_fp, _, items = packed.partition("\x1f")
+            return fp, (recorded_fp, items)
+        elif name == "postgresql":
+            sql = f"SELECT ({_POSTGRESQL}), s.fingerprint, s.items"
+            params = {
+                "names": [s for s in schemas if s],
+                "with_default": None in schemas,
+                "models_hash": models_hash,
+            }
+            row = conn.execute(sa.text(sql + join), params).one()
+            fp = f"pg:{row[0]}"
+        elif name == "mysql":
+            parts = _MYSQL.strip()
+            assert parts.startswith("SELECT")
+            stmt = sa.text(parts + ", s.fingerprint, s.items" + join).bindparams(
+                sa.bindparam("schemas", expanding=True)
+            )
+            params = {"schemas": _mysql_schemas(conn, schemas), "models_hash": models_hash}
+            row = conn.execute(stmt, params).one()
+            fp = _mysql_fingerprint(row[:-2])
+        else:
+            fp = fingerprint(conn, schemas)
+            row = conn.execute(
+                sa.text(
+                    f"SELECT s.fingerprint, s.items FROM {quoted} AS s "
+                    "WHERE s.models_hash = :models_hash"
+                ),
+                {"models_hash": models_hash},
+            ).first()
+            row = (None, None) if row is None else tuple(row)
+            return fp, None if row[0] is None else (row[0], row[1])
+    except sa.exc.DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise
+        conn.rollback()  # no state table yet: PostgreSQL needs the failed transaction ended
+        return fingerprint(conn, schemas), None
+    recorded = None if row[-2] is None else (str(row[-2]), str(row[-1]))
+    return fp, recorded

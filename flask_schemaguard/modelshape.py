@@ -3,20 +3,77 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import weakref
+from collections.abc import Hashable, Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
 from .shape import ColumnShape, ForeignKeyShape, IndexShape, SchemaShape, TableShape
 
+# Compiling a type or a default costs microseconds, and a model has thousands of columns but
+# few distinct types: texts are kept per dialect object, keyed by what the output depends on.
+_texts: weakref.WeakKeyDictionary[Dialect, dict[Hashable, str]] = weakref.WeakKeyDictionary()
+
+
+def _cache(dialect: Dialect) -> dict[Hashable, str]:
+    try:
+        return _texts[dialect]
+    except KeyError:
+        return _texts.setdefault(dialect, {})
+    except TypeError:  # not weak-referenceable: no cache
+        return {}
+
+
+def _type_key(type_: sa.types.TypeEngine[object]) -> Hashable | None:
+    """Class and instance state of SQLAlchemy's own types (their DDL depends on nothing else);
+    None for user types, whose ``load_dialect_impl`` may do anything."""
+    cls = type(type_)
+    if not cls.__module__.startswith("sqlalchemy.") or isinstance(
+        type_, (sa.types.TypeDecorator, sa.types.UserDefinedType)
+    ):
+        return None
+    # ``dispatch``: a schema type's own event dispatcher, which DDL never depends on
+    key = (cls, tuple(kv for kv in type_.__dict__.items() if kv[0] != "dispatch"))
+    try:
+        hash(key)
+    except TypeError:  # a list of enum values and the like: compile every time
+        return None
+    return key
+
 
 def compile_type(type_: sa.types.TypeEngine[object], dialect: Dialect) -> str:
     """DDL text of a type for a dialect; empty when it cannot be rendered."""
+    key = _type_key(type_)
+    if key is not None:
+        cache = _cache(dialect)
+        text = cache.get(key)
+        if text is None:
+            text = cache[key] = _compile_type(type_, dialect)
+        return text
+    return _compile_type(type_, dialect)
+
+
+def _compile_type(type_: sa.types.TypeEngine[object], dialect: Dialect) -> str:
     try:
         return str(type_.compile(dialect=dialect))
     except Exception:  # NullType and exotic user types have no DDL form
         return ""
+
+
+def _default_key(arg: Any) -> Hashable | None:
+    """Server defaults whose SQL depends only on this key: text, argument-less functions,
+    true/false/null."""
+    if isinstance(arg, sa.TextClause):
+        return None if arg._bindparams else ("text", arg.text)
+    if isinstance(arg, sa.sql.functions.FunctionElement):
+        if len(arg.clauses) or type(arg).__module__.split(".")[0] != "sqlalchemy":
+            return None
+        return ("func", type(arg), getattr(arg, "name", None), tuple(arg.packagenames or ()))
+    if isinstance(arg, (sa.sql.elements.True_, sa.sql.elements.False_, sa.sql.elements.Null)):
+        return (type(arg),)
+    return None
 
 
 def server_default_text(column: sa.Column[object], dialect: Dialect) -> str | None:
@@ -28,6 +85,17 @@ def server_default_text(column: sa.Column[object], dialect: Dialect) -> str | No
         return "<computed>"
     if isinstance(arg, str):
         return arg
+    key = _default_key(arg)
+    if key is None:
+        return _compile_default(arg, dialect)
+    cache = _cache(dialect)
+    text = cache.get(key)
+    if text is None:
+        text = cache[key] = _compile_default(arg, dialect)
+    return text
+
+
+def _compile_default(arg: Any, dialect: Dialect) -> str:
     try:
         return str(arg.compile(dialect=dialect))
     except Exception:
@@ -122,5 +190,23 @@ def shape_hash(shape: SchemaShape, extra: str = "") -> str:
     digest.update(shape.dialect.encode())
     digest.update(extra.encode())
     for key in sorted(shape.tables, key=lambda k: (k[0] or "", k[1])):
-        digest.update(repr(shape.tables[key]).encode())
+        digest.update(_table_text(shape.tables[key]).encode())
     return digest.hexdigest()[:32]
+
+
+def _table_text(t: TableShape) -> str:
+    """Every field of a table shape as text (plain tuples: faster than dataclass repr)."""
+    return repr(
+        (
+            t.schema,
+            t.name,
+            tuple((c.name, c.type_text, c.nullable, c.default) for c in t.columns),
+            t.primary_key,
+            tuple((i.name, i.columns, i.unique) for i in t.indexes),
+            tuple((u.name, u.columns, u.unique) for u in t.uniques),
+            tuple(
+                (f.name, f.columns, f.referred_schema, f.referred_table, f.referred_columns)
+                for f in t.foreign_keys
+            ),
+        )
+    )

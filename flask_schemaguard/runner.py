@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from .diff import diff
 from .errors import SchemaGuardError
-from .fingerprint import fingerprint
+from .fingerprint import fingerprint, fingerprint_and_state
 from .locks import HealSession, LockTimeout, heal_session
 from .masking import display_url
 from .names import TableFilter
@@ -109,11 +109,9 @@ class Runner:
             return _unreachable(target, exc)
         try:
             with connection as conn:
-                fp = fingerprint(conn, target.schemas)
-                if fast:
-                    recorded = self._recorded(conn, target)
-                    if recorded is not None and recorded[0] == fp:
-                        return _BindCheck(_load_items(recorded[1]), info, fp, fast=True)
+                fp, recorded = self._fingerprint(conn, target, fast)
+                if recorded is not None and recorded[0] == fp:
+                    return _BindCheck(_load_items(recorded[1]), info, fp, fast=True)
                 shape = reflect(conn, target.schemas)
                 items = diff(target.model, shape, bind=target.bind, excluded=self.filter.excluded)
                 names = {n for (_s, n) in shape.tables}
@@ -131,24 +129,28 @@ class Runner:
             self._remember(target, fp, check.items)
         return check
 
-    def _recorded(self, conn: Connection, target: Target) -> tuple[str, str] | None:
-        key = (_engine_key(target), target.models_hash)
-        with self._memory_lock:
-            if key in self._memory:
-                return self._memory[key]
-        if not self.settings.state_table or not self.settings.record_state_in_database:
-            return None
-        table = state_table(self.settings.state_table)
-        try:
-            row = conn.execute(
-                sa.select(table.c.fingerprint, table.c["items"]).where(
-                    table.c.models_hash == target.models_hash
+    def _fingerprint(
+        self, conn: Connection, target: Target, fast: bool
+    ) -> tuple[str, tuple[str, str] | None]:
+        """The schema's fingerprint and, for the fast path, the last in-sync check recorded
+        for these models (in memory in check mode; in the database in heal mode, read in the
+        same round trip as the fingerprint)."""
+        if fast:
+            key = (_engine_key(target), target.models_hash)
+            with self._memory_lock:
+                remembered = self._memory.get(key)
+            if remembered is not None:
+                return fingerprint(conn, target.schemas), remembered
+            if self._records_state():
+                assert self.settings.state_table
+                fp, recorded = fingerprint_and_state(
+                    conn, target.schemas, self.settings.state_table, target.models_hash
                 )
-            ).first()
-        except sa.exc.DBAPIError:
-            conn.rollback()  # no state table yet
-            return None
-        return None if row is None else (row[0], row[1])
+                if recorded is not None and recorded[0] == fp:
+                    with self._memory_lock:  # later checks of this process: fingerprint only
+                        self._memory[key] = recorded
+                return fp, recorded
+        return fingerprint(conn, target.schemas), None
 
     def _remember(self, target: Target, fp: str | None, items: list[Drift]) -> None:
         if fp is None:
