@@ -74,6 +74,11 @@ class Runner:
         self.settings = settings or Settings()
         owned = [n for n in (self.settings.audit_table, self.settings.state_table) if n]
         self.filter = TableFilter(self.settings.exclude_tables, owned)
+        if self.settings.migrations_dir:
+            # a new migration script must defeat the fast path (pending_migrations)
+            salt = _migrations_salt(self.settings.migrations_dir)
+            for target in self.targets:
+                target.hash_salt = salt
         self._memory: dict[tuple[str, str], tuple[str, str]] = {}
         self._memory_lock = threading.Lock()
 
@@ -480,6 +485,18 @@ def _only(items: list[Drift], only: set[tuple[str | None, str]] | None) -> list[
     if only is None:
         return items
     return [i for i in items if (i.bind, i.table or "") in only]
+
+
+def _migrations_salt(directory: str) -> str:
+    """Names and sizes of the migration scripts: changes whenever a revision is added."""
+    versions = os.path.join(directory, "versions")
+    try:
+        entries = sorted(
+            (e.name, e.stat().st_size) for e in os.scandir(versions) if e.name.endswith(".py")
+        )
+    except OSError:
+        return "no-migrations"
+    return repr(entries)
 
 
 def _blocks_heal(items: list[Drift]) -> bool:

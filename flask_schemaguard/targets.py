@@ -45,9 +45,12 @@ class Target:
 
 
 def flask_sqlalchemy_targets(db: Any) -> list[Target]:
-    """Targets for every bind of a Flask-SQLAlchemy 3.x instance (needs an app context)."""
+    """Targets for every bind of a Flask-SQLAlchemy 3.x instance (needs an app context).
+
+    The default bind comes first, then named binds in name order.
+    """
     targets = []
-    for key, engine in db.engines.items():
+    for key, engine in sorted(db.engines.items(), key=lambda kv: (kv[0] is not None, kv[0] or "")):
         metadata = db.metadatas.get(key)
         tables = tuple(metadata.tables.values()) if metadata is not None else ()
         if tables:

@@ -589,3 +589,33 @@ def test_logging_and_signals(
         ("create_index", "failed"),
     ]
     assert rows[2]["error"]
+
+
+@fa.SQLITE_ONLY
+def test_new_migration_script_defeats_the_fast_path(db_url: str, tmp_path: Path) -> None:
+    """A revision added to the scripts is seen at the next start, even on an unchanged schema."""
+    import flask_migrate
+
+    directory = tmp_path / "migrations"
+
+    def first_start(app: Flask, models: Any) -> None:
+        flask_migrate.Migrate(app, models.db, directory=str(directory))
+        with app.app_context(), alembic_isolated():
+            flask_migrate.init(str(directory))
+            flask_migrate.revision(str(directory), message="first", rev_id="0001")
+            flask_migrate.stamp(str(directory), revision="0001")
+
+    fa.old_schema(db_url)
+    first = fa.build_app(db_url, tmp_path, setup=first_start, name="first")
+    report = state_of(first).last_report
+    assert report is not None and report.in_sync  # healed, and recorded for the fast path
+
+    def second_start(app: Flask, models: Any) -> None:
+        flask_migrate.Migrate(app, models.db, directory=str(directory))
+        with app.app_context(), alembic_isolated():
+            flask_migrate.revision(str(directory), message="second", rev_id="0002")
+
+    second = fa.build_app(db_url, tmp_path, setup=second_start, name="second")
+    report = state_of(second).last_report
+    assert report is not None
+    assert [i.kind for i in report.items] == [DriftKind.PENDING_MIGRATIONS]
