@@ -1,0 +1,488 @@
+"""Drift check benchmark: schemaguard vs Alembic vs SQLAlchemy's Inspector, same database, same run.
+
+    python -m bench.drift --sizes 50,200,1000 --db sqlite,postgresql,mysql [--repeat 5]
+
+For each database kind and size N it creates an isolated database with the synthetic schema of
+``bench.schema`` (N tables x 11 columns, 2-3 indexes, 1 unique, 1 foreign key each), declares
+models with drift in 5% of the tables, and times on that database:
+
+- ``alembic compare_metadata``: ``MigrationContext.configure(conn, opts={"compare_type": True})``
+- ``Inspector per table``: SQLAlchemy's columns/pk/indexes/uniques/foreign keys, table by table
+- ``get_multi_* (inspector path)``: schemaguard's reference reader, SQLAlchemy's bulk API
+- ``schemaguard full check``: ``Runner.check(fast=False)`` with a new ``Target`` each time
+  (model shape and hash included: what a process pays once)
+- ``fingerprint query``: one catalog query on a pooled connection
+- ``fast path, new process``: a new ``Runner`` on an in-sync schema whose state was recorded by
+  ``Runner.heal()`` (the models' hash computed beforehand, as at app init)
+- ``fast path, running process``: the same ``Runner`` again (a health poll)
+- ``model shape + hash``: the models' side of the fast path, paid once at init
+
+It prints one table: median, min-max, statements per run (``before_cursor_execute``) and the
+ratio to Alembic's median; then the fast path against the fingerprint query, peak RSS of a full
+check at the largest size (a child process: RSS before, ``VmHWM`` after, reset in between), and
+the import time of ``flask_schemaguard`` over flask + flask_sqlalchemy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from .schema import bench_database, create_schema, database_metadata, model_metadata
+
+KINDS = ("sqlite", "postgresql", "mysql")
+
+
+@dataclass
+class Row:
+    db: str
+    n: int
+    method: str
+    times: list[float]
+    queries: int
+    note: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+
+@dataclass
+class Result:
+    rows: list[Row] = field(default_factory=list)
+    memory: list[dict[str, Any]] = field(default_factory=list)
+    imports: dict[str, float] = field(default_factory=dict)
+    machine: dict[str, str] = field(default_factory=dict)
+
+
+class Counter:
+    """Statements sent by one engine (``before_cursor_execute``)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.count = 0
+        sa.event.listen(engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, *args: object) -> None:
+        self.count += 1
+
+
+def measure(fn: Callable[[], object], repeat: int, counter: Counter) -> tuple[list[float], int]:
+    """Run ``fn`` ``repeat`` times: seconds of each run, statements of the first."""
+    times: list[float] = []
+    queries = 0
+    for i in range(repeat):
+        gc.collect()
+        counter.count = 0
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+        if i == 0:
+            queries = counter.count
+    return times, queries
+
+
+# -- the contenders -------------------------------------------------------------------------
+
+
+def alembic_compare(engine: sa.Engine, models: sa.MetaData) -> Callable[[], object]:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    def run() -> object:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            return compare_metadata(context, models)
+
+    return run
+
+
+def inspector_per_table(engine: sa.Engine) -> Callable[[], object]:
+    def run() -> object:
+        with engine.connect() as conn:
+            inspector = sa.inspect(conn)
+            out = []
+            for name in inspector.get_table_names():
+                out.append(
+                    (
+                        inspector.get_columns(name),
+                        inspector.get_pk_constraint(name),
+                        inspector.get_indexes(name),
+                        inspector.get_unique_constraints(name),
+                        inspector.get_foreign_keys(name),
+                    )
+                )
+            return out
+
+    return run
+
+
+def inspector_multi(engine: sa.Engine) -> Callable[[], object]:
+    from flask_schemaguard.reflect import reflect_with_inspector
+
+    def run() -> object:
+        with engine.connect() as conn:
+            return reflect_with_inspector(conn, [None])
+
+    return run
+
+
+def full_check(engine: sa.Engine, models: sa.MetaData) -> Callable[[], object]:
+    from flask_schemaguard.runner import Runner, Settings
+    from flask_schemaguard.targets import metadata_target
+
+    def run() -> object:
+        return Runner([metadata_target(models, engine)], Settings()).check(fast=False)
+
+    return run
+
+
+def fingerprint_query(engine: sa.Engine) -> Callable[[], object]:
+    from flask_schemaguard.fingerprint import fingerprint
+
+    def run() -> object:
+        with engine.connect() as conn:
+            return fingerprint(conn, [None])
+
+    return run
+
+
+def model_hash(engine: sa.Engine, models: sa.MetaData) -> Callable[[], object]:
+    from flask_schemaguard.targets import metadata_target
+
+    def run() -> object:
+        return metadata_target(models, engine).models_hash
+
+    return run
+
+
+def fast_paths(engine: sa.Engine, in_sync: sa.MetaData) -> tuple[Callable[[], object], ...]:
+    """(new process, running process): the schema is in sync and its state recorded."""
+    from flask_schemaguard.runner import Runner, Settings
+    from flask_schemaguard.targets import metadata_target
+
+    target = metadata_target(in_sync, engine)
+    healed = Runner([target], Settings()).heal()
+    if not healed.after.in_sync:
+        raise SystemExit(f"bench: the in-sync models are not in sync: {healed.after.items[:3]}")
+    running = Runner([target], Settings())
+    running.check()
+
+    def new_process() -> object:
+        report = Runner([target], Settings()).check()
+        assert report.in_sync
+        return report
+
+    def running_process() -> object:
+        report = running.check()
+        assert report.in_sync
+        return report
+
+    return new_process, running_process
+
+
+# -- one database ---------------------------------------------------------------------------
+
+
+def bench_one(kind: str, n: int, repeat: int, result: Result, memory: bool) -> None:
+    with bench_database(kind) as url:
+        engine = sa.create_engine(url)
+        try:
+            started = time.perf_counter()
+            create_schema(engine, n)
+            setup = time.perf_counter() - started
+            print(f"  {kind} N={n}: schema created in {setup:.1f} s", file=sys.stderr, flush=True)
+            counter = Counter(engine)
+            models = model_metadata(n)
+            in_sync = database_metadata(n)
+            plan: list[tuple[str, Callable[[], object], int]] = [
+                ("alembic compare_metadata", alembic_compare(engine, models), repeat),
+                ("Inspector per table", inspector_per_table(engine), repeat),
+                ("get_multi_* (inspector path)", inspector_multi(engine), repeat),
+                ("schemaguard full check", full_check(engine, models), repeat),
+            ]
+            notes = {}
+            for label, fn, times in plan:
+                timings, queries = measure(fn, times, counter)
+                result.rows.append(Row(kind, n, label, timings, queries))
+                print(f"    {label}: {statistics.median(timings) * 1000:.1f} ms", file=sys.stderr)
+            report = full_check(engine, models)()
+            notes["schemaguard full check"] = f"{len(report.items)} drift items"  # type: ignore[attr-defined]
+            alembic_diffs = alembic_compare(engine, models)()
+            notes["alembic compare_metadata"] = f"{len(alembic_diffs)} diffs"  # type: ignore[arg-type]
+            fast_new, fast_running = fast_paths(engine, in_sync)
+            fast_repeat = max(repeat, 5) * 5
+            for label, fn in (
+                ("fingerprint query", fingerprint_query(engine)),
+                ("fast path, new process", fast_new),
+                ("fast path, running process", fast_running),
+            ):
+                timings, queries = measure(fn, fast_repeat, counter)
+                result.rows.append(Row(kind, n, label, timings, queries))
+            timings, queries = measure(model_hash(engine, in_sync), repeat, counter)
+            result.rows.append(Row(kind, n, "model shape + hash", timings, queries, "once"))
+            for row in result.rows:
+                if row.db == kind and row.n == n and row.method in notes:
+                    row.note = notes[row.method]
+            if memory:
+                result.memory.append(measure_memory(url, n, "schemaguard"))
+                result.memory.append(measure_memory(url, n, "alembic"))
+        finally:
+            engine.dispose()
+
+
+# -- memory (a child process per measurement) -----------------------------------------------
+
+
+def _status(field_name: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _memory_child(url: str, n: int, what: str) -> None:
+    """Print RSS before and peak RSS during one full check (or one Alembic comparison)."""
+    engine = sa.create_engine(url)
+    models = model_metadata(n)
+    fingerprint_query(engine)()  # connected, dialect initialised
+    run = full_check(engine, models) if what == "schemaguard" else alembic_compare(engine, models)
+    gc.collect()
+    before = _status("VmRSS")
+    reset = True
+    try:
+        with open("/proc/self/clear_refs", "w") as clear:
+            clear.write("5")  # reset VmHWM to the current RSS
+    except OSError:
+        reset = False
+    run()
+    peak = _status("VmHWM")
+    engine.dispose()
+    print(json.dumps({"before": before, "peak": peak, "hwm_reset": reset}))
+
+
+def measure_memory(url: str, n: int, what: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.drift", "--memory-child", url, str(n), what],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=_repo_root(),
+    ).stdout
+    data = json.loads(out.strip().splitlines()[-1])
+    data.update({"db": sa.make_url(url).get_backend_name(), "n": n, "what": what})
+    return dict(data)
+
+
+# -- import time ------------------------------------------------------------------------------
+
+_IMPORT_PROBE = """
+import time
+t0 = time.perf_counter()
+import flask, flask_sqlalchemy
+t1 = time.perf_counter()
+import flask_schemaguard
+t2 = time.perf_counter()
+print(t1 - t0, t2 - t1)
+"""
+
+
+def measure_imports(repeat: int = 7) -> dict[str, float]:
+    base, extra = [], []
+    for _ in range(repeat):
+        out = subprocess.run(
+            [sys.executable, "-c", _IMPORT_PROBE],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=_repo_root(),
+        ).stdout.split()
+        base.append(float(out[0]))
+        extra.append(float(out[1]))
+    return {
+        "flask + flask_sqlalchemy ms": statistics.median(base) * 1000,
+        "flask_schemaguard on top ms": statistics.median(extra) * 1000,
+    }
+
+
+def _repo_root() -> str:
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# -- output -----------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    info = {
+        "python": platform.python_version(),
+        "sqlalchemy": sa.__version__,
+        "cores": str(os.cpu_count()),
+        "platform": platform.platform(),
+    }
+    try:
+        import alembic
+
+        info["alembic"] = alembic.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        with open("/proc/cpuinfo") as cpu:
+            for line in cpu:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:  # pragma: no cover
+        pass
+    return info
+
+
+def _ms(seconds: float) -> str:
+    ms = seconds * 1000
+    return f"{ms:.2f}" if ms < 10 else f"{ms:.0f}"
+
+
+def render(result: Result) -> str:
+    lines = []
+    head = (
+        f"{'database':<10} {'N':>5}  {'method':<30} {'median ms':>10} {'min-max ms':>17} "
+        f"{'queries':>8} {'vs Alembic':>11}  note"
+    )
+    lines.append(head)
+    lines.append("-" * len(head))
+    groups: dict[tuple[str, int], list[Row]] = {}
+    for row in result.rows:
+        groups.setdefault((row.db, row.n), []).append(row)
+    for (db, n), rows in groups.items():
+        alembic = next((r.median for r in rows if r.method.startswith("alembic")), None)
+        for row in rows:
+            ratio = f"{alembic / row.median:.1f}x" if alembic and row.median else "-"
+            if row.method.startswith("alembic"):
+                ratio = "1.0x"
+            span = f"{_ms(min(row.times))}-{_ms(max(row.times))}"
+            lines.append(
+                f"{db:<10} {n:>5}  {row.method:<30} {_ms(row.median):>10} {span:>17} "
+                f"{row.queries:>8} {ratio:>11}  {row.note}"
+            )
+        lines.append("")
+    lines.append("Fast path against the fingerprint query (target: <= 1.2x)")
+    for (db, n), rows in groups.items():
+        by = {r.method: r.median for r in rows}
+        fp = by.get("fingerprint query")
+        if not fp:
+            continue
+        new = by["fast path, new process"] / fp
+        running = by["fast path, running process"] / fp
+        lines.append(
+            f"  {db:<10} N={n:<5} fingerprint {_ms(fp)} ms; new process {new:.2f}x "
+            f"(+{(by['fast path, new process'] - fp) * 1000:.2f} ms), running process "
+            f"{running:.2f}x (+{(by['fast path, running process'] - fp) * 1000:.2f} ms)"
+        )
+    if result.memory:
+        lines.append("")
+        lines.append("Peak RSS of one full comparison (child process; target: <= 1.5x before)")
+        for m in result.memory:
+            lines.append(
+                f"  {m['db']:<10} N={m['n']:<5} {m['what']:<12} before {m['before'] / 2**20:.0f} "
+                f"MiB, peak {m['peak'] / 2**20:.0f} MiB = {m['peak'] / m['before']:.2f}x"
+                + ("" if m["hwm_reset"] else " (VmHWM not resettable: peak since start)")
+            )
+    if result.imports:
+        lines.append("")
+        base = result.imports["flask + flask_sqlalchemy ms"]
+        extra = result.imports["flask_schemaguard on top ms"]
+        lines.append(
+            f"Import: flask + flask_sqlalchemy {base:.0f} ms; flask_schemaguard adds "
+            f"{extra:.0f} ms (target: <= 50 ms)"
+        )
+    lines.append("")
+    lines.append("Machine: " + ", ".join(f"{k} {v}" for k, v in result.machine.items()))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.drift", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--sizes", default="50,200,1000", help="table counts, comma-separated")
+    parser.add_argument("--db", default=",".join(KINDS), help="sqlite,postgresql,mysql")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (median)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak RSS children")
+    parser.add_argument("--json", metavar="PATH", help="also write the raw results here")
+    parser.add_argument("--import-repeat", type=int, default=7, help="import-time probes (0: skip)")
+    parser.add_argument(
+        "--memory-child", nargs=3, metavar=("URL", "N", "WHAT"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args(argv)
+    if args.memory_child:
+        url, n, what = args.memory_child
+        _memory_child(url, int(n), what)
+        return 0
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    kinds = [k.strip() for k in args.db.split(",") if k.strip()]
+    unknown = set(kinds) - set(KINDS)
+    if unknown:
+        parser.error(f"unknown database kinds: {', '.join(sorted(unknown))}")
+    result = Result(machine=machine())
+    with _server_versions(kinds) as versions:
+        result.machine.update(versions)
+    for kind in kinds:
+        for n in sizes:
+            bench_one(
+                kind, n, max(1, args.repeat), result, memory=not args.no_memory and n == max(sizes)
+            )
+    if args.import_repeat > 0:
+        result.imports = measure_imports(args.import_repeat)
+    print(render(result))
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(
+                {
+                    "rows": [asdict(r) | {"median": r.median} for r in result.rows],
+                    "memory": result.memory,
+                    "imports": result.imports,
+                    "machine": result.machine,
+                },
+                out,
+                indent=2,
+            )
+    return 0
+
+
+@contextmanager
+def _server_versions(kinds: list[str]) -> Iterator[dict[str, str]]:
+    import sqlite3
+
+    from .schema import MYSQL_URL, POSTGRES_URL
+
+    versions: dict[str, str] = {}
+    if "sqlite" in kinds:
+        versions["sqlite"] = sqlite3.sqlite_version
+    for kind, url, sql in (
+        ("postgresql", POSTGRES_URL, "SHOW server_version"),
+        ("mysql", MYSQL_URL, "SELECT VERSION()"),
+    ):
+        if kind in kinds:
+            engine = sa.create_engine(url)
+            try:
+                with engine.connect() as conn:
+                    versions[kind] = str(conn.exec_driver_sql(sql).scalar())
+            finally:
+                engine.dispose()
+    yield versions
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
