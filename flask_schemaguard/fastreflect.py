@@ -25,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
+from .fingerprint import MYSQL_ROW_CRC, fingerprint, mysql_fingerprint_of
 from .modelshape import compile_type
 from .shape import ColumnShape, ForeignKeyShape, IndexShape, SchemaShape, TableKey, TableShape
 
@@ -300,7 +301,7 @@ _PG_DEFAULT_SCHEMA = (
 _PG_NAMED_SCHEMA = "n.nspname = :schema"
 
 _PG_COLUMNS = """
-SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+SELECT a.attrelid, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
        pg_get_expr(d.adbin, d.adrelid), a.attgenerated, co.collname,
        CASE WHEN co.oid IS NOT NULL AND NOT pg_collation_is_visible(co.oid)
             THEN (SELECT nspname FROM pg_namespace WHERE oid = co.collnamespace) END
@@ -313,36 +314,35 @@ SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull
  ORDER BY a.attrelid, a.attnum
 """
 
-# Primary keys, unique constraints and foreign keys with their columns in key order; for a
-# foreign key, the referred table's schema as pg_get_constraintdef would qualify it.
+# Primary keys, unique constraints and foreign keys: column numbers (named from the columns
+# already read; no join with pg_attribute); for a foreign key, the referred table's name and
+# its schema as pg_get_constraintdef would qualify it (only when not visible).
 _PG_CONSTRAINTS = """
-SELECT con.conrelid, con.contype, con.conname,
-       array_agg(CAST(la.attname AS text) ORDER BY k.ord),
-       array_agg(CAST(ra.attname AS text) ORDER BY k.ord),
-       min(rc.relname), min(rn.nspname), bool_and(pg_table_is_visible(rc.oid))
+SELECT con.conrelid, con.contype, con.conname, con.conkey, con.confrelid, con.confkey,
+       rc.relname, rn.nspname, pg_table_is_visible(rc.oid)
   FROM pg_constraint con
-  CROSS JOIN LATERAL unnest(con.conkey, con.confkey) WITH ORDINALITY AS k(lnum, rnum, ord)
-  JOIN pg_attribute la ON la.attrelid = con.conrelid AND la.attnum = k.lnum
-  LEFT JOIN pg_attribute ra ON ra.attrelid = con.confrelid AND ra.attnum = k.rnum
-  LEFT JOIN pg_class rc ON rc.oid = con.confrelid
+  LEFT JOIN pg_class rc ON con.contype = 'f' AND rc.oid = con.confrelid
   LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
  WHERE con.conrelid = ANY(CAST(:oids AS oid[])) AND con.contype IN ('p', 'u', 'f')
- GROUP BY con.conrelid, con.contype, con.conname, con.oid
  ORDER BY con.conrelid, con.conname
 """
 
-# Every index but the primary key's; an expression element as pg_get_indexdef renders it.
+# Every index but the primary key's: key column numbers, and for an index on expressions
+# each key element as pg_get_indexdef renders it.
 _PG_INDEXES = """
-SELECT i.indrelid, ic.relname, i.indisunique, i.indnkeyatts,
-       array_agg(CASE WHEN k.attnum = 0
-                      THEN pg_get_indexdef(i.indexrelid, CAST(k.ord AS int), true)
-                      ELSE CAST(a.attname AS text) END ORDER BY k.ord)
+SELECT i.indrelid, ic.relname, i.indisunique, i.indnkeyatts, CAST(i.indkey AS int2[]),
+       CASE WHEN 0 = ANY(CAST(i.indkey AS int2[])) THEN ARRAY(
+         SELECT pg_get_indexdef(i.indexrelid, k, true)
+           FROM generate_series(1, i.indnkeyatts) AS k ORDER BY k) END
   FROM pg_index i
   JOIN pg_class ic ON ic.oid = i.indexrelid
-  CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
-  LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
  WHERE i.indrelid = ANY(CAST(:oids AS oid[])) AND NOT i.indisprimary
- GROUP BY i.indrelid, ic.relname, i.indisunique, i.indnkeyatts
+"""
+
+# Column names of tables outside the reflected ones (a foreign key into another schema).
+_PG_OTHER_COLUMNS = """
+SELECT attrelid, attnum, attname FROM pg_attribute
+ WHERE attrelid = ANY(CAST(:oids AS oid[])) AND attnum > 0
 """
 
 _PG_NEXTVAL = re.compile(r"""(nextval\(')([^']+)('.*$)""")
@@ -403,8 +403,10 @@ def _pg_schema(
     params = {"oids": "{" + ",".join(map(str, names)) + "}"}
 
     columns: dict[int, list[ColumnShape]] = defaultdict(list)
+    attnames: dict[int, dict[int, str]] = defaultdict(dict)
     for (
         oid,
+        num,
         name,
         format_type,
         not_null,
@@ -413,6 +415,7 @@ def _pg_schema(
         collation,
         coll_schema,
     ) in conn.execute(sa.text(_PG_COLUMNS), params).fetchall():
+        attnames[oid][num] = name
         type_, type_text = type_of((format_type, collation, coll_schema))
         nullable = not not_null
         if isinstance(type_, domain_class):
@@ -429,16 +432,34 @@ def _pg_schema(
             ColumnShape(name, type_text, nullable, None if default is None else str(default))
         )
 
+    constraints = conn.execute(sa.text(_PG_CONSTRAINTS), params).fetchall()
+    others = {r[4] for r in constraints if r[1] == "f" and r[4] not in attnames}
+    if others:  # foreign keys into tables not reflected here: their column names
+        for oid, num, name in conn.execute(
+            sa.text(_PG_OTHER_COLUMNS), {"oids": "{" + ",".join(map(str, others)) + "}"}
+        ).fetchall():
+            attnames[oid][num] = name
+
     pks: dict[int, tuple[str, ...]] = {}
     uniques: dict[int, list[IndexShape]] = defaultdict(list)
     fks: dict[int, list[ForeignKeyShape]] = defaultdict(list)
-    for oid, contype, conname, local, remote, referred, referred_nsp, visible in conn.execute(
-        sa.text(_PG_CONSTRAINTS), params
-    ).fetchall():
+    for (
+        oid,
+        contype,
+        conname,
+        conkey,
+        ref_oid,
+        confkey,
+        referred,
+        referred_nsp,
+        visible,
+    ) in constraints:
+        local_names = attnames[oid]
+        local = tuple(local_names[n] for n in conkey)
         if contype == "p":
-            pks[oid] = tuple(local)
+            pks[oid] = local
         elif contype == "u":
-            uniques[oid].append(IndexShape(conname, tuple(local), True))
+            uniques[oid].append(IndexShape(conname, local, True))
         else:
             if not visible:
                 referred_schema: str | None = referred_nsp
@@ -446,13 +467,18 @@ def _pg_schema(
                 referred_schema = schema
             else:
                 referred_schema = None
-            fks[oid].append(
-                ForeignKeyShape(conname, tuple(local), referred_schema, referred, tuple(remote))
-            )
+            remote_names = attnames[ref_oid]
+            remote = tuple(remote_names[n] for n in confkey)
+            fks[oid].append(ForeignKeyShape(conname, local, referred_schema, referred, remote))
 
     indexes: dict[int, list[IndexShape]] = defaultdict(list)
-    for oid, name, unique, nkeys, elements in conn.execute(sa.text(_PG_INDEXES), params).fetchall():
-        keys = tuple(str(e) for e in elements[:nkeys])
+    for oid, name, unique, nkeys, indkey, expressions in conn.execute(
+        sa.text(_PG_INDEXES), params
+    ).fetchall():
+        table_names = attnames[oid]
+        keys = tuple(
+            table_names[num] if num else str(expressions[i]) for i, num in enumerate(indkey[:nkeys])
+        )
         indexes[oid].append(IndexShape(name, keys, bool(unique)))
 
     out: dict[TableKey, TableShape] = {}
@@ -471,18 +497,21 @@ def _pg_schema(
 
 # -- MariaDB --------------------------------------------------------------------------------
 
-# One row per table; fields joined with U+001F, rows with U+001E (checked when split).
+# One row per table; fields joined with U+001F, rows with U+001E (checked when split). Each
+# statement also sums the fingerprint's row CRCs per table (see fingerprint.MYSQL_ROW_CRC), so
+# a full check has the schema's fingerprint without a second pass over the catalog.
 _MY_FS = "'\x1f'"
 _MY_RS = "'\x1e'"
 
 # (Joining information_schema tables makes MariaDB fill one per row of the other: slow.)
-_MY_TABLES = """
-SELECT TABLE_NAME, TABLE_COLLATION FROM information_schema.TABLES
- WHERE TABLE_SCHEMA = %(schema)s AND TABLE_TYPE = 'BASE TABLE'
+_MY_TABLES = f"""
+SELECT TABLE_NAME, TABLE_TYPE, TABLE_COLLATION, {MYSQL_ROW_CRC["TABLES"]}
+  FROM information_schema.TABLES
+ WHERE TABLE_SCHEMA = %(schema)s
 """
 
 _MY_COLUMNS = f"""
-SELECT TABLE_NAME, COUNT(*),
+SELECT TABLE_NAME, COUNT(*), SUM({MYSQL_ROW_CRC["COLUMNS"]}),
        GROUP_CONCAT(CONCAT_WS({_MY_FS}, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE,
                               IFNULL(COLUMN_DEFAULT, 'NULL'), EXTRA,
                               IFNULL(CHARACTER_SET_NAME, ''), IFNULL(COLLATION_NAME, ''))
@@ -493,7 +522,7 @@ SELECT TABLE_NAME, COUNT(*),
 """
 
 _MY_INDEXES = f"""
-SELECT TABLE_NAME, COUNT(*),
+SELECT TABLE_NAME, COUNT(*), SUM({MYSQL_ROW_CRC["STATISTICS"]}),
        GROUP_CONCAT(CONCAT_WS({_MY_FS}, INDEX_NAME, NON_UNIQUE, COLUMN_NAME)
                     ORDER BY INDEX_NAME, SEQ_IN_INDEX SEPARATOR {_MY_RS})
   FROM information_schema.STATISTICS
@@ -501,13 +530,16 @@ SELECT TABLE_NAME, COUNT(*),
  GROUP BY TABLE_NAME
 """
 
+# Every key column row for the fingerprint; the foreign keys' rows for the shape.
 _MY_FOREIGN_KEYS = f"""
-SELECT TABLE_NAME, COUNT(*),
-       GROUP_CONCAT(CONCAT_WS({_MY_FS}, CONSTRAINT_NAME, COLUMN_NAME, REFERENCED_TABLE_SCHEMA,
-                              REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME)
+SELECT TABLE_NAME, COUNT(*), SUM({MYSQL_ROW_CRC["KEY_COLUMN_USAGE"]}),
+       COUNT(REFERENCED_TABLE_NAME),
+       GROUP_CONCAT(CASE WHEN REFERENCED_TABLE_NAME IS NOT NULL THEN
+                      CONCAT_WS({_MY_FS}, CONSTRAINT_NAME, COLUMN_NAME, REFERENCED_TABLE_SCHEMA,
+                                REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME) END
                     ORDER BY CONSTRAINT_NAME, ORDINAL_POSITION SEPARATOR {_MY_RS})
   FROM information_schema.KEY_COLUMN_USAGE
- WHERE TABLE_SCHEMA = %(schema)s AND REFERENCED_TABLE_NAME IS NOT NULL
+ WHERE TABLE_SCHEMA = %(schema)s
  GROUP BY TABLE_NAME
 """
 
@@ -525,19 +557,34 @@ def _my_rows(text: str | bytes, count: int, fields: int) -> list[list[str]]:
     return rows
 
 
+def _my_usable(dialect: Any) -> bool:
+    return bool(
+        getattr(dialect, "is_mariadb", False)
+        and dialect.server_version_info >= (10, 2, 7)  # COLUMN_DEFAULT as SHOW CREATE has it
+        and dialect.paramstyle in ("format", "pyformat")
+        and hasattr(dialect, "_tabledef_parser")
+    )
+
+
 @_register("mysql")
 def read_mysql(conn: Connection, schemas: Sequence[str | None]) -> SchemaShape:
     """MariaDB: four ``information_schema`` statements per schema, one row per table."""
-    dialect: Any = conn.dialect
-    if (
-        not getattr(dialect, "is_mariadb", False)
-        or dialect.server_version_info < (10, 2, 7)  # COLUMN_DEFAULT as SHOW CREATE renders it
-        or dialect.paramstyle not in ("format", "pyformat")
-        or not hasattr(dialect, "_tabledef_parser")
-    ):
+    if not _my_usable(conn.dialect):
         return _fallback(conn, schemas)
+    read = _read_mysql(conn, schemas)
+    return _fallback(conn, schemas) if read is None else read[0]
+
+
+def _read_mysql(
+    conn: Connection, schemas: Sequence[str | None]
+) -> tuple[SchemaShape, dict[str, tuple[int, int]]] | None:
+    """The shape and the fingerprint's (rows, CRC sum) per catalog table; None when a value
+    cannot be split (the caller falls back)."""
     from sqlalchemy.dialects.mysql.reflection import ReflectedState
 
+    from .reflect import table_names_case_sensitive
+
+    dialect: Any = conn.dialect
     parser = dialect._tabledef_parser
     parsed: dict[str, tuple[str, str | None]] = {}
 
@@ -553,20 +600,21 @@ def read_mysql(conn: Connection, schemas: Sequence[str | None]) -> SchemaShape:
             found = parsed[definition] = (type_text, None if default is None else str(default))
         return found
 
+    sums = {name: (0, 0) for name in MYSQL_ROW_CRC}
     tables: dict[TableKey, TableShape] = {}
     try:
         for schema in schemas:
-            tables.update(_my_schema(conn, schema, schema or dialect.default_schema_name, column))
+            database = schema or dialect.default_schema_name
+            tables.update(_my_schema(conn, schema, database, column, sums))
     except _Unsplittable:
-        return _fallback(conn, schemas)
-    from .reflect import table_names_case_sensitive
-
-    return SchemaShape(
+        return None
+    shape = SchemaShape(
         dialect=dialect.name,
         tables=tables,
         schemas=tuple(schemas),
         case_sensitive_tables=table_names_case_sensitive(conn),
     )
+    return shape, sums
 
 
 def _my_schema(
@@ -574,13 +622,26 @@ def _my_schema(
     schema: str | None,
     database: str,
     column: Callable[[str], tuple[str, str | None]],
+    sums: dict[str, tuple[int, int]],
 ) -> dict[TableKey, TableShape]:
     params = {"schema": database}
-    collations = dict(conn.exec_driver_sql(_MY_TABLES, params).fetchall())
-    if not collations:
-        return {}
+
+    def add(catalog: str, rows: int, crc: Any) -> None:
+        n, total = sums[catalog]
+        sums[catalog] = (n + int(rows), total + int(crc or 0))
+
+    collations: dict[str, str] = {}
+    listed = conn.exec_driver_sql(_MY_TABLES, params).fetchall()
+    for table, table_type, collation, crc in listed:
+        add("TABLES", 1, crc)
+        if table_type == "BASE TABLE":
+            collations[table] = collation
+    if not listed:
+        return {}  # nothing in the schema: no columns, keys or indexes either
+
     columns: dict[str, list[ColumnShape]] = {}
-    for table, count, packed in conn.exec_driver_sql(_MY_COLUMNS, params).fetchall():
+    for table, count, crc, packed in conn.exec_driver_sql(_MY_COLUMNS, params).fetchall():
+        add("COLUMNS", count, crc)
         if table not in collations:
             continue  # a view
         table_collation = collations[table]
@@ -601,7 +662,8 @@ def _my_schema(
     pks: dict[str, tuple[str, ...]] = {}
     indexes: dict[str, list[IndexShape]] = defaultdict(list)
     uniques: dict[str, list[IndexShape]] = defaultdict(list)
-    for table, count, packed in conn.exec_driver_sql(_MY_INDEXES, params).fetchall():
+    for table, count, crc, packed in conn.exec_driver_sql(_MY_INDEXES, params).fetchall():
+        add("STATISTICS", count, crc)
         keys: dict[str, tuple[bool, list[str]]] = {}
         for index, non_unique, col in _my_rows(packed, count, 3):
             entry = keys.get(index)
@@ -617,9 +679,14 @@ def _my_schema(
                 uniques[table].append(IndexShape(index, tuple(cols), True))
 
     fks: dict[str, list[ForeignKeyShape]] = defaultdict(list)
-    for table, count, packed in conn.exec_driver_sql(_MY_FOREIGN_KEYS, params).fetchall():
+    for table, count, crc, fk_count, packed in conn.exec_driver_sql(
+        _MY_FOREIGN_KEYS, params
+    ).fetchall():
+        add("KEY_COLUMN_USAGE", count, crc)
+        if not fk_count:
+            continue
         grouped: dict[str, tuple[str, str, list[str], list[str]]] = {}
-        for name, local, ref_schema, ref_table, remote in _my_rows(packed, count, 5):
+        for name, local, ref_schema, ref_table, remote in _my_rows(packed, fk_count, 5):
             entry = grouped.get(name)
             if entry is None:
                 entry = grouped[name] = (ref_schema, ref_table, [], [])
@@ -646,3 +713,30 @@ def _my_schema(
             fks.get(table, ()),
         )
     return out
+
+
+# -- shape and fingerprint together ---------------------------------------------------------
+
+
+def reflect_and_fingerprint(
+    conn: Connection, schemas: Sequence[str | None]
+) -> tuple[SchemaShape, str]:
+    """The schema's shape and its fingerprint (``fingerprint.fingerprint``'s value).
+
+    MariaDB's reader computes the fingerprint from the very statements that read the shape
+    (saving the catalog scans of a separate fingerprint query); elsewhere the fingerprint is
+    read first, then the shape (so a change in between makes the fingerprint older, never
+    newer, than what was checked).
+    """
+    from .reflect import reflect
+
+    dialect: Any = conn.dialect
+    if dialect.name == "mysql" and _my_usable(dialect):
+        resolved = [s or dialect.default_schema_name for s in schemas]
+        if len(set(resolved)) == len(resolved):  # each schema summed once, as the query does
+            read = _read_mysql(conn, schemas)
+            if read is not None:
+                shape, sums = read
+                return shape, mysql_fingerprint_of(sums)
+    fp = fingerprint(conn, schemas)
+    return reflect(conn, schemas), fp

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 from .diff import diff
 from .errors import SchemaGuardError
+from .fastreflect import reflect_and_fingerprint
 from .fingerprint import fingerprint, fingerprint_and_state
 from .locks import HealSession, LockTimeout, heal_session
 from .masking import display_url
@@ -114,10 +115,13 @@ class Runner:
             return _unreachable(target, exc)
         try:
             with connection as conn:
-                fp, recorded = self._fingerprint(conn, target, fast)
-                if recorded is not None and recorded[0] == fp:
-                    return _BindCheck(_load_items(recorded[1]), info, fp, fast=True)
-                shape = reflect(conn, target.schemas)
+                if fast:
+                    fp, recorded = self._fingerprint(conn, target, fast)
+                    if recorded is not None and recorded[0] == fp:
+                        return _BindCheck(_load_items(recorded[1]), info, fp, fast=True)
+                    shape = reflect(conn, target.schemas)
+                else:  # MariaDB: the fingerprint from the same catalog reads as the shape
+                    shape, fp = reflect_and_fingerprint(conn, target.schemas)
                 items = diff(target.model, shape, bind=target.bind, excluded=self.filter.excluded)
                 names = {n for (_s, n) in shape.tables}
                 pending = self._pending(conn, target, names)
