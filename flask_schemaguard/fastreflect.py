@@ -267,6 +267,11 @@ def _sqlite_fks(
         return (*local, table, *remote)
 
     by_sig = {sig(f["local"], f["table"], f["remote"]): f for f in fks.values()}
+    if _sqlite_fks_unnamed(table_sql or "", fks.values()):
+        return [
+            ForeignKeyShape(None, tuple(f["local"]), schema, f["table"], tuple(f["remote"]))
+            for f in by_sig.values()
+        ]
     ordered = []
     for match in FK_PATTERN.finditer(table_sql or ""):
         quoted_name, plain_name, local_sig, quoted_ref, plain_ref, remote_sig = match.group(
@@ -284,6 +289,21 @@ def _sqlite_fks(
         ForeignKeyShape(f["name"], tuple(f["local"]), schema, f["table"], tuple(f["remote"]))
         for f in ordered
     ]
+
+
+def _sqlite_fks_unnamed(table_sql: str, fks: Iterable[dict[str, Any]]) -> bool:
+    """True when parsing the DDL for names cannot change the result: no CONSTRAINT keyword
+    before the last FOREIGN one (so every name is None), and no two foreign keys on the same
+    columns (so the order the parse would give vanishes in the shape's sort by columns).
+    ASCII only: the parser's case-insensitive match knows more letters than str.lower."""
+    if not table_sql.isascii():
+        return False
+    lowered = table_sql.lower()
+    first_constraint = lowered.find("constraint")
+    if first_constraint != -1 and first_constraint < lowered.rfind("foreign"):
+        return False
+    columns = [tuple(f["local"]) for f in fks]
+    return len(set(columns)) == len(columns)
 
 
 # -- PostgreSQL -----------------------------------------------------------------------------

@@ -8,12 +8,15 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-_POSTGRESQL = """
+# Rows of the catalog that make up the schema; the fingerprint is their count and the sum of
+# their 64-bit hashes (no sort: ~2x cheaper than an md5 of the sorted rows, which PostgreSQL
+# before 11, without hashtextextended, still uses).
+_POSTGRESQL_ROWS = """
 WITH ns AS (
   SELECT oid FROM pg_namespace
    WHERE nspname = ANY(CAST(:names AS text[])) OR (:with_default AND nspname = current_schema())
 )
-SELECT md5(coalesce(string_agg(x, ',' ORDER BY x), '')) FROM (
+SELECT {aggregate} FROM (
   SELECT concat_ws(':', c.oid, c.relname, c.relkind, c.relnatts) AS x
     FROM pg_class c
    WHERE c.relnamespace  IN (SELECT oid FROM ns) AND c.relkind IN ('r', 'p', 'i', 'v')
@@ -30,6 +33,12 @@ SELECT md5(coalesce(string_agg(x, ',' ORDER BY x), '')) FROM (
    WHERE t.typnamespace  IN (SELECT oid FROM ns) AND t.typtype = 'e'
 ) parts
 """
+_POSTGRESQL = _POSTGRESQL_ROWS.replace(
+    "{aggregate}", "count(*) || ':' || coalesce(sum(hashtextextended(x, 0)), 0)"
+)
+_POSTGRESQL_BEFORE_11 = _POSTGRESQL_ROWS.replace(
+    "{aggregate}", "md5(coalesce(string_agg(x, ',' ORDER BY x), ''))"
+)
 
 # One CRC per catalog row, summed per information_schema table. ``fastreflect``'s MariaDB
 # reader sums the same expressions per table while it reads the schema, so a full check gets
@@ -62,7 +71,7 @@ def fingerprint(conn: Connection, schemas: Sequence[str | None]) -> str:
         return "sqlite:" + ",".join(parts)
     if name == "postgresql":
         params = {"names": [s for s in schemas if s], "with_default": None in schemas}
-        value = conn.execute(sa.text(_POSTGRESQL), params).scalar()
+        value = conn.execute(sa.text(_postgresql(conn)), params).scalar()
         return f"pg:{value}"
     if name == "mysql":
         stmt = sa.text(_MYSQL).bindparams(sa.bindparam("schemas", expanding=True))
@@ -91,6 +100,11 @@ def _mysql_fingerprint(row: tuple[object, ...]) -> str:
 def mysql_fingerprint_of(sums: dict[str, tuple[int, int]]) -> str:
     """The fingerprint from (row count, CRC sum) per information_schema table."""
     return _mysql_fingerprint(tuple(f"{n}:{total}" for n, total in sums.values()))
+
+
+def _postgresql(conn: Connection) -> str:
+    version = getattr(conn.dialect, "server_version_info", None) or (0,)
+    return _POSTGRESQL if tuple(version) >= (11,) else _POSTGRESQL_BEFORE_11
 
 
 def _sqlite_schema(schema: str | None) -> str:
@@ -128,7 +142,7 @@ def fingerprint_and_state(
             recorded_fp, _, items = packed.partition("\x1f")
             return fp, (recorded_fp, items)
         elif name == "postgresql":
-            sql = f"SELECT ({_POSTGRESQL}), s.fingerprint, s.items"
+            sql = f"SELECT ({_postgresql(conn)}), s.fingerprint, s.items"
             params = {
                 "names": [s for s in schemas if s],
                 "with_default": None in schemas,
