@@ -35,6 +35,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -67,6 +68,7 @@ class Result:
     rows: list[Row] = field(default_factory=list)
     memory: list[dict[str, Any]] = field(default_factory=list)
     imports: dict[str, float] = field(default_factory=dict)
+    init: list[dict[str, Any]] = field(default_factory=list)
     machine: dict[str, str] = field(default_factory=dict)
 
 
@@ -252,6 +254,7 @@ def bench_one(kind: str, n: int, repeat: int, result: Result, memory: bool) -> N
             if memory:
                 result.memory.append(measure_memory(url, n, "schemaguard"))
                 result.memory.append(measure_memory(url, n, "alembic"))
+                result.init.append({"db": kind, **measure_init(url, n)})
         finally:
             engine.dispose()
 
@@ -297,27 +300,95 @@ def measure_memory(url: str, n: int, what: str) -> dict[str, Any]:
         capture_output=True,
         text=True,
         cwd=_repo_root(),
+        env=_child_env(),
     ).stdout
     data = json.loads(out.strip().splitlines()[-1])
     data.update({"db": sa.make_url(url).get_backend_name(), "n": n, "what": what})
     return dict(data)
 
 
+# -- app init (a child process per measurement) ---------------------------------------------
+
+
+def _init_child(url: str, n: int, guard: bool) -> None:
+    """Print seconds to build a Flask-SQLAlchemy app with ``n`` declarative models (mapped to
+    the bench tables) and, with ``guard``, the seconds ``SchemaGuard(app)`` adds."""
+    from flask import Flask
+    from flask_sqlalchemy import SQLAlchemy
+
+    from flask_schemaguard import SchemaGuard  # imported before: the import is timed apart
+
+    tables = database_metadata(n)
+    gc.collect()
+    started = time.perf_counter()
+    app = Flask("bench_init")
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    db = SQLAlchemy(app)
+    for i, table in enumerate(tables.sorted_tables):
+        type(f"Model{i}", (db.Model,), {"__table__": table.to_metadata(db.metadata)})
+    sa.orm.configure_mappers()
+    with app.app_context():
+        db.engine  # noqa: B018 - the engine, as an app's first request would create it
+    built = time.perf_counter()
+    guarded = built
+    if guard:
+        SchemaGuard(app)
+        guarded = time.perf_counter()
+    print(json.dumps({"build": built - started, "guard": guarded - built}))
+
+
+def measure_init(url: str, n: int, repeat: int = 3) -> dict[str, float]:
+    """App build time and what ``SchemaGuard(app)`` adds on an in-sync database whose state is
+    recorded (the fast path): medians of ``repeat`` child processes."""
+
+    def child(guard: bool) -> dict[str, float]:
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.drift", "--init-child", url, str(n), str(int(guard))],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=_repo_root(),
+            env=_child_env(),
+        ).stdout
+        return dict(json.loads(out.strip().splitlines()[-1]))
+
+    child(True)  # the first start: a full check, then the state is recorded (heal mode)
+    runs = [child(True) for _ in range(repeat)]
+    bare = [child(False)["build"] for _ in range(repeat)]
+    return {
+        "n": n,
+        "app build s": statistics.median(bare),
+        "SchemaGuard(app) s": statistics.median(r["guard"] for r in runs),
+    }
+
+
 # -- import time ------------------------------------------------------------------------------
 
+# ``flask_schemaguard`` imports its modules on first use of a public name: the probe imports
+# ``SchemaGuard`` itself, the realistic cost.
 _IMPORT_PROBE = """
 import time
 t0 = time.perf_counter()
 import flask, flask_sqlalchemy
 t1 = time.perf_counter()
-import flask_schemaguard
+from flask_schemaguard import SchemaGuard
 t2 = time.perf_counter()
 print(t1 - t0, t2 - t1)
 """
 
 
+def _child_env() -> dict[str, str]:
+    """Children import from bytecode as an installed package does (this environment may set
+    PYTHONDONTWRITEBYTECODE): a bytecode cache outside the source tree."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = os.path.join(tempfile.gettempdir(), "sgbench-pycache")
+    return env
+
+
 def measure_imports(repeat: int = 7) -> dict[str, float]:
     base, extra = [], []
+    subprocess.run([sys.executable, "-c", _IMPORT_PROBE], check=True, env=_child_env())  # cache
     for _ in range(repeat):
         out = subprocess.run(
             [sys.executable, "-c", _IMPORT_PROBE],
@@ -325,6 +396,7 @@ def measure_imports(repeat: int = 7) -> dict[str, float]:
             capture_output=True,
             text=True,
             cwd=_repo_root(),
+            env=_child_env(),
         ).stdout.split()
         base.append(float(out[0]))
         extra.append(float(out[1]))
@@ -415,6 +487,18 @@ def render(result: Result) -> str:
                 f"MiB, peak {m['peak'] / 2**20:.0f} MiB = {m['peak'] / m['before']:.2f}x"
                 + ("" if m["hwm_reset"] else " (VmHWM not resettable: peak since start)")
             )
+    if result.init:
+        lines.append("")
+        lines.append(
+            "App init on an in-sync database, state recorded (child processes; target: "
+            "SchemaGuard(app) adds <= 0.2x the app build)"
+        )
+        for i in result.init:
+            build, guard = i["app build s"], i["SchemaGuard(app) s"]
+            lines.append(
+                f"  {i['db']:<10} N={i['n']:<5} app build {build * 1000:.0f} ms, SchemaGuard(app) "
+                f"+{guard * 1000:.0f} ms = {(build + guard) / build:.2f}x"
+            )
     if result.imports:
         lines.append("")
         base = result.imports["flask + flask_sqlalchemy ms"]
@@ -435,16 +519,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="50,200,1000", help="table counts, comma-separated")
     parser.add_argument("--db", default=",".join(KINDS), help="sqlite,postgresql,mysql")
     parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (median)")
-    parser.add_argument("--no-memory", action="store_true", help="skip the peak RSS children")
+    parser.add_argument(
+        "--no-memory", action="store_true", help="skip the child processes (peak RSS, app init)"
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the raw results here")
     parser.add_argument("--import-repeat", type=int, default=7, help="import-time probes (0: skip)")
     parser.add_argument(
         "--memory-child", nargs=3, metavar=("URL", "N", "WHAT"), help=argparse.SUPPRESS
     )
+    parser.add_argument(
+        "--init-child", nargs=3, metavar=("URL", "N", "GUARD"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
     if args.memory_child:
         url, n, what = args.memory_child
         _memory_child(url, int(n), what)
+        return 0
+    if args.init_child:
+        url, n, guard = args.init_child
+        _init_child(url, int(n), guard == "1")
         return 0
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     kinds = [k.strip() for k in args.db.split(",") if k.strip()]
@@ -469,6 +562,7 @@ def main(argv: list[str] | None = None) -> int:
                     "rows": [asdict(r) | {"median": r.median} for r in result.rows],
                     "memory": result.memory,
                     "imports": result.imports,
+                    "init": result.init,
                     "machine": result.machine,
                 },
                 out,
