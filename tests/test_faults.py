@@ -106,9 +106,9 @@ def test_killed_mid_heal_next_start_completes(db_kind: str, db_url: str, hang_af
 
 # -- blocked table ---------------------------------------------------------------------------
 def _insert_session(conn: sa.Connection, id_: int) -> None:
-    conn.exec_driver_sql(
-        "INSERT INTO sessions (id, name, created_at) VALUES (%d, 'blocker %d', '2025-12-11')"
-        % (id_, id_)
+    conn.execute(
+        sa.text("INSERT INTO sessions (id, name, created_at) VALUES (:id, :name, '2025-12-11')"),
+        {"id": id_, "name": f"blocker {id_}"},
     )
 
 
