@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -294,8 +295,7 @@ class Runner:
         conn = session.conn
         recorded = self._recorded_in_lock(conn, target)
         if recorded is not None:  # a process we waited for has healed and recorded it
-            items, fp = recorded
-            return _BindOutcome(after=_BindCheck(items, _info(target), fp))
+            return _BindOutcome(after=_BindCheck(recorded[0], _info(target), recorded[1]))
         shape = reflect(conn, target.schemas)
         items = diff(target.model, shape, bind=target.bind, excluded=self.filter.excluded)
         plan = self._plan(target, _only(items, only), shape.enums)
@@ -313,7 +313,7 @@ class Runner:
         if outcome.applied:
             shape = reflect(conn, target.schemas)
             items = diff(target.model, shape, bind=target.bind, excluded=self.filter.excluded)
-        fp = None
+        fp: str | None = None
         if _bind_in_sync(items) and self._records_state():
             fp = self._record_state(session, target, items)
         outcome.after = _BindCheck(items, _info(target), fp)
@@ -541,7 +541,7 @@ def _unreachable(target: Target, exc: sa.exc.DBAPIError) -> _BindCheck:
 def _db_message(exc: sa.exc.DBAPIError) -> str:
     """The driver's message without SQL or parameters."""
     orig = exc.orig if exc.orig is not None else exc
-    args = getattr(orig, "args", ())
+    args: tuple[Any, ...] = getattr(orig, "args", ())
     if len(args) == 2 and isinstance(args[0], int) and isinstance(args[1], str):
         text = f"{args[1]} (MySQL error {args[0]})".splitlines()  # PyMySQL: (code, message)
     else:
@@ -554,7 +554,7 @@ def _is_lock_wait_timeout(exc: sa.exc.DBAPIError) -> bool:
     orig = exc.orig
     if getattr(orig, "sqlstate", None) == "55P03":
         return True
-    args = getattr(orig, "args", ())
+    args: tuple[Any, ...] = getattr(orig, "args", ())
     return bool(args) and args[0] == 1205
 
 
