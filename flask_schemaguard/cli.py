@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -13,6 +12,7 @@ from flask.cli import AppGroup
 
 from .errors import SchemaGuardError
 from .extension import ConfigErrorState, GuardState, get_state
+from .render import database_lines, detail_line, drift_table, text_table
 from .report import DriftReport, Severity
 
 EXIT_IN_SYNC, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
@@ -34,40 +34,6 @@ def _state() -> GuardState:
 def _fail(message: str) -> None:
     click.echo(f"Error: {message}", err=True)
     raise SystemExit(EXIT_ERROR)
-
-
-def _table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
-    widths = [len(h) for h in headers]
-    for row in rows:
-        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
-    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()
-    out = [line, "  ".join("-" * w for w in widths)]
-    out.extend(
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
-    )
-    return "\n".join(out)
-
-
-def _echo_databases(report: DriftReport) -> None:
-    for db in report.databases:
-        name = db.bind or "default"
-        suffix = "" if db.reachable else f"  UNREACHABLE: {db.error}"
-        click.echo(f"database {name} ({db.dialect}): {db.url}{suffix}")
-
-
-def _drift_table(report: DriftReport) -> str:
-    rows = [
-        (
-            i.kind.value,
-            (f"{i.schema}." if i.schema else "") + (i.table or "-"),
-            i.name or "-",
-            i.severity.value,
-            "yes" if i.healable else "no",
-            i.bind or "default",
-        )
-        for i in report.items
-    ]
-    return _table(rows, ("kind", "table", "name", "severity", "healable", "bind"))
 
 
 def _filter_bind(report: DriftReport, bind: str | None) -> DriftReport:
@@ -103,13 +69,12 @@ def status_command(as_json: bool, bind: str | None) -> None:
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
-        _echo_databases(report)
+        click.echo("\n".join(database_lines(report)))
         if report.items:
-            click.echo(_drift_table(report))
+            click.echo("\n".join(drift_table(report.items)))
             for item in report.items:
                 if item.severity is not Severity.INFO:
-                    hint = f" ({item.hint})" if item.hint else ""
-                    click.echo(f"- {item.detail}{hint}")
+                    click.echo(detail_line(item))
         click.echo("in sync" if report.in_sync else "drift detected")
     if any(not d.reachable for d in report.databases):
         raise SystemExit(EXIT_ERROR)
@@ -207,20 +172,22 @@ def history_command(limit: int, as_json: bool) -> None:
         click.echo("no operations recorded")
         return
     click.echo(
-        _table(
-            [
-                (
-                    r["created_at"].strftime("%Y-%m-%d %H:%M:%S"),
-                    r["bind"] or "default",
-                    r["operation"],
-                    r["table_name"] + (f".{r['object_name']}" if r["object_name"] else ""),
-                    r["outcome"],
-                    f"{r['host']}:{r['pid']}",
-                    f"{r['duration_ms'] or 0:.0f}",
-                    (r["error"] or "")[:60],
-                )
-                for r in rows
-            ],
-            ("time (UTC)", "bind", "operation", "target", "outcome", "host:pid", "ms", "error"),
+        "\n".join(
+            text_table(
+                [
+                    (
+                        r["created_at"].strftime("%Y-%m-%d %H:%M:%S"),
+                        r["bind"] or "default",
+                        r["operation"],
+                        r["table_name"] + (f".{r['object_name']}" if r["object_name"] else ""),
+                        r["outcome"],
+                        f"{r['host']}:{r['pid']}",
+                        f"{r['duration_ms'] or 0:.0f}",
+                        (r["error"] or "")[:60],
+                    )
+                    for r in rows
+                ],
+                ("time (UTC)", "bind", "operation", "target", "outcome", "host:pid", "ms", "error"),
+            )
         )
     )

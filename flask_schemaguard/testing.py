@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .render import database_lines, detail_line, drift_table
 from .report import DriftKind, DriftReport, Severity
 
 if TYPE_CHECKING:
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
     from .extension import SchemaGuard
 
 __all__ = ["assert_schema_in_sync", "format_report"]
-
-_HEADERS = ("kind", "table", "name", "severity", "healable", "bind")
 
 
 def assert_schema_in_sync(
@@ -59,9 +58,7 @@ def assert_schema_in_sync(
     if isinstance(ignore, str):  # one kind given as a string (DriftKind is a str too)
         ignore = [ignore]
     ignored = {DriftKind(k) for k in ignore}
-    failing = [
-        i for i in report.items if i.severity is not Severity.INFO and i.kind not in ignored
-    ]
+    failing = [i for i in report.items if i.severity is not Severity.INFO and i.kind not in ignored]
     unreachable = [d for d in report.databases if not d.reachable]
     if failing or unreachable:
         raise AssertionError(format_report(report, failing))
@@ -76,38 +73,13 @@ def format_report(report: DriftReport, items: Sequence[Any] | None = None) -> st
         counts[item.severity.value] = counts.get(item.severity.value, 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no drift items"
     lines = [f"Database schema is not in sync with the models ({summary}):"]
-    for db in report.databases:
-        state = "" if db.reachable else f"  UNREACHABLE: {db.error}"
-        lines.append(f"database {db.bind or 'default'} ({db.dialect}): {db.url}{state}")
+    lines.extend(database_lines(report))
     if items:
-        rows = [
-            (
-                i.kind.value,
-                (f"{i.schema}." if i.schema else "") + (i.table or "-"),
-                i.name or "-",
-                i.severity.value,
-                "yes" if i.healable else "no",
-                i.bind or "default",
-            )
-            for i in items
-        ]
         lines.append("")
-        lines.extend(_table(rows, _HEADERS))
+        lines.extend(drift_table(items))
         lines.append("")
-        lines.extend(f"- {i.detail}" + (f" ({i.hint})" if i.hint else "") for i in items)
+        lines.extend(detail_line(i) for i in items)
     lines.append(
-        "Add a migration for these changes, or run `flask schemaguard heal` to apply the "
-        "safe ones."
+        "Add a migration for these changes, or run `flask schemaguard heal` to apply the safe ones."
     )
     return "\n".join(lines)
-
-
-def _table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> list[str]:
-    widths = [len(h) for h in headers]
-    for row in rows:
-        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
-
-    return [line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)]
