@@ -98,6 +98,23 @@ def measure(fn: Callable[[], object], repeat: int, counter: Counter) -> tuple[li
     return times, queries
 
 
+def measure_interleaved(
+    fns: dict[str, Callable[[], object]], repeat: int, counter: Counter
+) -> dict[str, tuple[list[float], int]]:
+    """Like ``measure`` for several functions taken in turn, round after round, so a change
+    in machine load affects them alike (the fast path is compared with the bare query)."""
+    out: dict[str, tuple[list[float], int]] = {label: ([], 0) for label in fns}
+    for i in range(repeat):
+        for label, fn in fns.items():
+            counter.count = 0
+            started = time.perf_counter()
+            fn()
+            out[label][0].append(time.perf_counter() - started)
+            if i == 0:
+                out[label] = (out[label][0], counter.count)
+    return out
+
+
 # -- the contenders -------------------------------------------------------------------------
 
 
@@ -238,13 +255,13 @@ def bench_one(kind: str, n: int, repeat: int, result: Result, memory: bool) -> N
             alembic_diffs = alembic_compare(engine, models)()
             notes["alembic compare_metadata"] = f"{len(alembic_diffs)} diffs"  # type: ignore[arg-type]
             fast_new, fast_running = fast_paths(engine, in_sync)
-            fast_repeat = max(repeat, 5) * 5
-            for label, fn in (
-                ("fingerprint query", fingerprint_query(engine)),
-                ("fast path, new process", fast_new),
-                ("fast path, running process", fast_running),
-            ):
-                timings, queries = measure(fn, fast_repeat, counter)
+            fast = {
+                "fingerprint query": fingerprint_query(engine),
+                "fast path, new process": fast_new,
+                "fast path, running process": fast_running,
+            }
+            measured = measure_interleaved(fast, max(repeat, 5) * 5, counter)
+            for label, (timings, queries) in measured.items():
                 result.rows.append(Row(kind, n, label, timings, queries))
             timings, queries = measure(model_hash(engine, in_sync), repeat, counter)
             result.rows.append(Row(kind, n, "model shape + hash", timings, queries, "once"))
@@ -388,7 +405,9 @@ def _child_env() -> dict[str, str]:
 
 def measure_imports(repeat: int = 7) -> dict[str, float]:
     base, extra = [], []
-    subprocess.run([sys.executable, "-c", _IMPORT_PROBE], check=True, env=_child_env())  # cache
+    subprocess.run(  # writes the bytecode cache
+        [sys.executable, "-c", _IMPORT_PROBE], check=True, capture_output=True, env=_child_env()
+    )
     for _ in range(repeat):
         out = subprocess.run(
             [sys.executable, "-c", _IMPORT_PROBE],

@@ -6,11 +6,16 @@ in a few set-based statements instead of several statements per table, builds no
 ``Table`` objects, and turns each distinct type string into type text once (through the same
 SQLAlchemy code the inspector uses, so the text is identical).
 
-- SQLite: ``sqlite_master`` joined with the table-valued pragma functions (3 statements).
-- PostgreSQL: ``pg_catalog`` (4 statements, plus the enum list the inspector path also reads).
-- MariaDB: ``information_schema`` (4 statements, one row per table). MySQL proper renders
-  ``SHOW CREATE TABLE`` (what SQLAlchemy parses) differently from ``information_schema``, so
-  it keeps the inspector path.
+- SQLite: ``sqlite_master`` joined with the table-valued pragma functions (3 statements);
+  constraint names parsed from the CREATE TABLE text with SQLAlchemy's own patterns.
+- PostgreSQL: ``pg_catalog`` (4 statements, a 5th for foreign keys into tables of other
+  schemas, plus the enum list the inspector path also reads); key columns named from the
+  columns already read.
+- MariaDB: ``information_schema`` (4 statements, one row per table), column lines rebuilt as
+  ``SHOW CREATE TABLE`` prints them and parsed by SQLAlchemy's MySQL parser; the same
+  statements sum the fingerprint's row CRCs (``reflect_and_fingerprint``). MySQL proper renders
+  ``SHOW CREATE TABLE`` differently from ``information_schema`` (defaults, character sets),
+  so it keeps the inspector path, as does a value holding the reader's separators.
 
 A dialect without a reader here (or a server too old for one) uses the inspector path.
 """
