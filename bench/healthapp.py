@@ -77,7 +77,7 @@ def _is_fingerprint(statement: str) -> bool:
     """The fingerprint query of each dialect (alone or with the recorded state)."""
     return (
         "schema_version" in statement  # SQLite
-        or "string_agg(x" in statement  # PostgreSQL
+        or "relnatts" in statement  # PostgreSQL
         or "CRC32(" in statement  # MySQL / MariaDB
     )
 
