@@ -320,22 +320,19 @@ class Runner:
         return outcome
 
     def _recorded_in_lock(self, conn: Connection, target: Target) -> tuple[list[Drift], str] | None:
-        """The recorded in-sync report, if the schema has not changed since it was recorded."""
+        """The recorded in-sync report, if the schema has not changed since it was recorded.
+
+        ``has_table`` first: inside the heal transaction a failing statement would abort it.
+        """
         if not self._records_state():
             return None
         assert self.settings.state_table
-        table = state_table(self.settings.state_table)
-        if not sa.inspect(conn).has_table(table.name):
+        if not sa.inspect(conn).has_table(self.settings.state_table):
             return None
-        row = conn.execute(
-            sa.select(table.c.fingerprint, table.c["items"]).where(
-                table.c.models_hash == target.models_hash
-            )
-        ).first()
-        if row is None:
-            return None
-        fp = fingerprint(conn, target.schemas)
-        return (_load_items(row[1]), fp) if row[0] == fp else None
+        fp, recorded = fingerprint_and_state(
+            conn, target.schemas, self.settings.state_table, target.models_hash
+        )
+        return (_load_items(recorded[1]), fp) if recorded and recorded[0] == fp else None
 
     def _record_state(self, session: HealSession, target: Target, items: list[Drift]) -> str | None:
         """Record an in-sync check for the fast path; a failure (say a read-only database
