@@ -161,15 +161,14 @@ def fingerprint_and_state(
             fp = _mysql_fingerprint(row[:-2])
         else:
             fp = fingerprint(conn, schemas)
-            row = conn.execute(
+            state_row = conn.execute(
                 sa.text(
                     f"SELECT s.fingerprint, s.items FROM {quoted} AS s "
                     "WHERE s.models_hash = :models_hash"
                 ),
                 {"models_hash": models_hash},
             ).first()
-            row = (None, None) if row is None else tuple(row)
-            return fp, None if row[0] is None else (row[0], row[1])
+            return fp, None if state_row is None else (state_row[0], state_row[1])
     except sa.exc.DBAPIError as exc:
         if exc.connection_invalidated:
             raise

@@ -158,7 +158,7 @@ def _split_foreign_keys(
     inline: dict[str, list[sa.ForeignKeyConstraint]] = {t.key: [] for t in ordered}
     deferred: dict[str, list[str]] = {t.key: [] for t in ordered}
     for table in ordered:
-        for fkc in sorted(table.foreign_key_constraints, key=lambda c: c.column_keys):
+        for fkc in sorted(table.foreign_key_constraints, key=lambda c: tuple(c.column_keys)):
             try:
                 target = fkc.referred_table.key
             except Exception:  # an unresolvable target: let CREATE TABLE report it
