@@ -282,9 +282,9 @@ def _sqlite_fks(
         quoted_name, plain_name, local_sig, quoted_ref, plain_ref, remote_sig = match.group(
             1, 2, 3, 4, 5, 6
         )
-        local = _sqlite_cols(local_sig)
-        remote = _sqlite_cols(remote_sig) if remote_sig else local
-        key = sig(local, quoted_ref or plain_ref, remote)
+        local_cols = _sqlite_cols(local_sig)
+        remote_cols = _sqlite_cols(remote_sig) if remote_sig else local_cols
+        key = sig(local_cols, quoted_ref or plain_ref, remote_cols)
         found = by_sig.pop(key, None)
         if found is not None:
             found["name"] = quoted_name or plain_name
@@ -417,7 +417,7 @@ def _pg_schema(
     conn: Connection,
     schema: str | None,
     type_of: Callable[[_PgTypeKey], tuple[Any, str]],
-    domain_class: type,
+    domain_class: type[Any],
 ) -> dict[TableKey, TableShape]:
     where = _PG_DEFAULT_SCHEMA if schema is None else _PG_NAMED_SCHEMA
     names: dict[int, str] = dict(
@@ -691,17 +691,17 @@ def _my_schema(
         add("STATISTICS", count, crc)
         keys: dict[str, tuple[bool, list[str]]] = {}
         for index, non_unique, col in _my_rows(packed, count, 3):
-            entry = keys.get(index)
-            if entry is None:
-                entry = keys[index] = (non_unique == "0", [])
-            entry[1].append(col)
-        for index, (unique, cols) in keys.items():
+            index_entry = keys.get(index)
+            if index_entry is None:
+                index_entry = keys[index] = (non_unique == "0", [])
+            index_entry[1].append(col)
+        for index, (unique, index_cols) in keys.items():
             if index == "PRIMARY":
-                pks[table] = tuple(cols)
+                pks[table] = tuple(index_cols)
                 continue
-            indexes[table].append(IndexShape(index, tuple(cols), unique))
+            indexes[table].append(IndexShape(index, tuple(index_cols), unique))
             if unique:
-                uniques[table].append(IndexShape(index, tuple(cols), True))
+                uniques[table].append(IndexShape(index, tuple(index_cols), True))
 
     fks: dict[str, list[ForeignKeyShape]] = defaultdict(list)
     for table, count, crc, fk_count, packed in conn.exec_driver_sql(
@@ -712,11 +712,11 @@ def _my_schema(
             continue
         grouped: dict[str, tuple[str, str, list[str], list[str]]] = {}
         for name, local, ref_schema, ref_table, remote in _my_rows(packed, fk_count, 5):
-            entry = grouped.get(name)
-            if entry is None:
-                entry = grouped[name] = (ref_schema, ref_table, [], [])
-            entry[2].append(local)
-            entry[3].append(remote)
+            fk_entry = grouped.get(name)
+            if fk_entry is None:
+                fk_entry = grouped[name] = (ref_schema, ref_table, [], [])
+            fk_entry[2].append(local)
+            fk_entry[3].append(remote)
         for name, (ref_schema, ref_table, local_cols, remote_cols) in sorted(grouped.items()):
             # SHOW CREATE TABLE qualifies a table in another database only
             referred_schema = ref_schema if ref_schema != database else schema
