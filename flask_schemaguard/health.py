@@ -93,7 +93,15 @@ def _authorized(token: str | None) -> bool:
 
 def _current_report(state: GuardState) -> tuple[DriftReport, str]:
     """The report to answer with: at most one probe per app runs at a time, and a request
-    waits for it at most ``PROBE_TIMEOUT`` seconds (a hung database cannot pile up threads)."""
+    waits for it at most ``PROBE_TIMEOUT`` seconds (a hung database cannot pile up threads).
+    Within ``SCHEMAGUARD_HEALTH_CACHE_SECONDS`` of the last probe the cached report answers
+    at once: no thread, no query."""
+    cache: HealthCache | None = state.health_cache
+    if (
+        cache is not None
+        and time.monotonic() - cache.checked_at < state.config.health_cache_seconds
+    ):
+        return cache.report, cache.wall_time
     with state.health_lock:
         probe: _Probe | None = state.health_probe
         if probe is None or probe.done.is_set():
@@ -131,15 +139,14 @@ class _Probe:
 
 
 def _probe(state: GuardState) -> HealthCache:
-    """Within the cache window, one fingerprint query per bind: an unchanged schema reuses the
-    last report. Otherwise (or after the window) a full check."""
+    """Once the cache window has passed: one fingerprint query per bind, and an unchanged
+    schema reuses the last report for another window; a changed one gets a full check."""
     runner = state.runner
     cache: HealthCache | None = state.health_cache
-    max_age = state.config.health_cache_seconds
-    if cache is not None and time.monotonic() - cache.checked_at < max_age:
+    if cache is not None and state.config.health_cache_seconds > 0:
         fingerprints = runner.fingerprints()
         if None not in fingerprints.values() and fingerprints == cache.fingerprints:
-            return cache
+            return HealthCache(cache.report, fingerprints, time.monotonic(), _now())
     report, fingerprints = runner.check_with_fingerprints()
     return HealthCache(report, fingerprints, time.monotonic(), _now())
 

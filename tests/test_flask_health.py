@@ -147,9 +147,16 @@ class QueryCounter:
 def test_cache_reuses_the_report_while_the_fingerprint_is_unchanged(
     app: Flask, client: Any, db_url: str
 ) -> None:
+    """Within the cache window no query at all; after it, one fingerprint query per period,
+    and a schema changed behind the app's back is seen at the first probe after the window."""
+    state = app.extensions["schemaguard"]
     counter = QueryCounter(fa.models_of(app).db.engine)
+
+    def expire_cache() -> None:  # as if SCHEMAGUARD_HEALTH_CACHE_SECONDS had passed
+        state.health_cache.checked_at -= state.config.health_cache_seconds
+
     try:
-        app.extensions["schemaguard"].runner.fingerprints()
+        state.runner.fingerprints()
         fingerprint = counter.take()  # one catalog query (MySQL: plus SELECT DATABASE())
         assert 1 <= len(fingerprint) <= 2
         first = client.get(URL)
@@ -160,10 +167,16 @@ def test_cache_reuses_the_report_while_the_fingerprint_is_unchanged(
         for _ in range(3):
             again = client.get(URL)
             assert again.json == first.json
-            assert counter.take() == fingerprint  # the fingerprint only
-        # the schema changes behind the app's back: the next poll sees it at once
+            assert counter.take() == []  # inside the window: the cached report, no query
+        expire_cache()
+        assert client.get(URL).json["status"] == "pass"
+        assert counter.take() == fingerprint  # the fingerprint only, once for the period
+        assert client.get(URL).json["status"] == "pass"
+        assert counter.take() == []
+        # the schema changes behind the app's back: the first probe after the window sees it
         fa.models_of(app).db.session.rollback()
         fa.execute(db_url, "DROP TABLE step_execution_logs")
+        expire_cache()
         changed = client.get(URL)
         assert changed.status_code == 503 and changed.json["status"] == "fail"
         assert len(counter.take()) > len(fingerprint)  # the fingerprint, then a reflection
