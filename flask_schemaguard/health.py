@@ -96,13 +96,13 @@ def _current_report(state: GuardState) -> tuple[DriftReport, str]:
     waits for it at most ``PROBE_TIMEOUT`` seconds (a hung database cannot pile up threads).
     Within ``SCHEMAGUARD_HEALTH_CACHE_SECONDS`` of the last probe the cached report answers
     at once: no thread, no query."""
-    cache: HealthCache | None = state.health_cache
-    if (
-        cache is not None
-        and time.monotonic() - cache.checked_at < state.config.health_cache_seconds
-    ):
+    cache = _fresh_cache(state)
+    if cache is not None:
         return cache.report, cache.wall_time
     with state.health_lock:
+        cache = _fresh_cache(state)  # another request's probe may have just finished
+        if cache is not None:
+            return cache.report, cache.wall_time
         probe: _Probe | None = state.health_probe
         if probe is None or probe.done.is_set():
             probe = _Probe(state)
@@ -114,6 +114,16 @@ def _current_report(state: GuardState) -> tuple[DriftReport, str]:
         return _failure(state, f"The schema check failed: {probe.error}"), _now()
     assert probe.result is not None
     return probe.result.report, probe.result.wall_time
+
+
+def _fresh_cache(state: GuardState) -> HealthCache | None:
+    cache: HealthCache | None = state.health_cache
+    if (
+        cache is not None
+        and time.monotonic() - cache.checked_at < state.config.health_cache_seconds
+    ):
+        return cache
+    return None
 
 
 class _Probe:
