@@ -75,7 +75,10 @@ def status_command(as_json: bool, bind: str | None) -> None:
             for item in report.items:
                 if item.severity is not Severity.INFO:
                     click.echo(detail_line(item))
-        click.echo("in sync" if report.in_sync else "drift detected")
+        if any(not d.reachable for d in report.databases):
+            click.echo("database unreachable")
+        else:
+            click.echo("in sync" if report.in_sync else "drift detected")
     if any(not d.reachable for d in report.databases):
         raise SystemExit(EXIT_ERROR)
     raise SystemExit(EXIT_IN_SYNC if report.in_sync else EXIT_DRIFT)

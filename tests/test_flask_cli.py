@@ -169,7 +169,9 @@ def test_status_exit_2_when_unreachable(tmp_path: Path, kind: str, url: str) -> 
         result = run(app, *args)
         assert result.exit_code == 2, result.output
         assert "s3cret" not in result.output
-    assert "UNREACHABLE" in run(app, "status").output
+    status = run(app, "status").output
+    assert "UNREACHABLE" in status
+    assert status.rstrip().endswith("database unreachable")
     if kind == "sqlite":
         assert f"sqlite:///{tmp_path}/no/such/dir/app.db" in run(app, "status").output
     else:
