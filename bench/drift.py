@@ -151,7 +151,7 @@ def inspector_per_table(engine: sa.Engine) -> Callable[[], object]:
 
 
 def inspector_multi(engine: sa.Engine) -> Callable[[], object]:
-    from flask_schemaguard.reflect import reflect_with_inspector
+    from flask_schemaguard.dialects.inspector import reflect_with_inspector
 
     def run() -> object:
         with engine.connect() as conn:
@@ -166,8 +166,8 @@ def full_check(
     """A full check by a new ``Runner``; ``cold``: with a new ``Target`` too, so the models'
     shape and hash are computed in the run (at app init they are computed before the startup
     check, for the fast path)."""
-    from flask_schemaguard.runner import Runner, Settings
-    from flask_schemaguard.targets import metadata_target
+    from flask_schemaguard.engine.runner import Runner, Settings
+    from flask_schemaguard.engine.targets import metadata_target
 
     warm = None if cold else metadata_target(models, engine)
     if warm is not None:
@@ -181,17 +181,17 @@ def full_check(
 
 
 def fingerprint_query(engine: sa.Engine) -> Callable[[], object]:
-    from flask_schemaguard.fingerprint import fingerprint
+    from flask_schemaguard.dialects import impl_for
 
     def run() -> object:
         with engine.connect() as conn:
-            return fingerprint(conn, [None])
+            return impl_for(conn).fingerprint(conn, [None])
 
     return run
 
 
 def model_hash(engine: sa.Engine, models: sa.MetaData) -> Callable[[], object]:
-    from flask_schemaguard.targets import metadata_target
+    from flask_schemaguard.engine.targets import metadata_target
 
     def run() -> object:
         return metadata_target(models, engine).models_hash
@@ -201,8 +201,8 @@ def model_hash(engine: sa.Engine, models: sa.MetaData) -> Callable[[], object]:
 
 def fast_paths(engine: sa.Engine, in_sync: sa.MetaData) -> tuple[Callable[[], object], ...]:
     """(new process, running process): the schema is in sync and its state recorded."""
-    from flask_schemaguard.runner import Runner, Settings
-    from flask_schemaguard.targets import metadata_target
+    from flask_schemaguard.engine.runner import Runner, Settings
+    from flask_schemaguard.engine.targets import metadata_target
 
     target = metadata_target(in_sync, engine)
     healed = Runner([target], Settings()).heal()

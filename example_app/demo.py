@@ -167,7 +167,7 @@ def schemaguard_lines(log_path: Path) -> str:
 
 
 def make_old_database(story: Story, url: str) -> None:
-    from flask_schemaguard.masking import display_url
+    from flask_schemaguard.dialects import display_url
 
     from .old_schema import create_old_database
 

@@ -166,7 +166,7 @@ def default_url() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from flask_schemaguard.masking import display_url
+    from flask_schemaguard.dialects import display_url
 
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] in ("-h", "--help"):

@@ -10,10 +10,11 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.cli import AppGroup
 
+from .engine.owned_tables import audit_table
 from .errors import SchemaGuardError
-from .extension import ConfigErrorState, GuardState, get_state
 from .render import database_lines, detail_line, drift_table, text_table
 from .report import DriftReport, Severity
+from .state import ConfigErrorState, GuardState, get_state
 
 EXIT_IN_SYNC, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
 
@@ -146,7 +147,6 @@ def history_command(limit: int, as_json: bool) -> None:
     name = state.config.audit_table
     if name is None:
         _fail("SCHEMAGUARD_AUDIT_TABLE is None: no audit trail is kept")
-    from .owned import audit_table
 
     table = audit_table(str(name))
     rows: list[dict[str, Any]] = []

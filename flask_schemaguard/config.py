@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .engine.planner import ALL_OPERATIONS
 from .errors import SchemaGuardError
-from .plan import ALL_OPERATIONS
 
 MODES = ("heal", "check", "strict", "off")
 RUN_ON = ("init", "first_request", "manual")

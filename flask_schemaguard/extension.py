@@ -5,22 +5,26 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
 from sqlalchemy.engine import Engine
 
-from . import refresh
+from . import orm_refresh
+from .cli import schemaguard_cli
 from .config import DEFAULTS, STATE_TABLE, Config, load_config
+from .engine.runner import Runner
+from .engine.settings import Settings
+from .engine.targets import TargetSource, TargetSpec, flask_sqlalchemy_specs, metadata_specs
 from .errors import SchemaDriftError, SchemaGuardError
+from .handlers import register_error_handlers
+from .health import register_health
 from .report import DriftKind, DriftReport, HealResult, Operation, Severity
-from .runner import Runner, Settings
 from .signals import drift_detected, heal_failed, schema_healed
-from .targets import Target, flask_sqlalchemy_targets, metadata_target
+from .state import ConfigErrorState, GuardState, get_state, state_of
 
 logger = logging.getLogger("flask_schemaguard")
 
@@ -29,30 +33,6 @@ SKIP_COMMANDS = frozenset({"db", "schemaguard"})
 
 #: Seconds between retries of a startup check that could not reach the database.
 STARTUP_RETRY_INTERVAL = 30.0
-
-
-@dataclass(eq=False)
-class GuardState:
-    """Everything the guard keeps for one app: ``app.extensions["schemaguard"]``."""
-
-    guard: SchemaGuard
-    config: Config
-    runner: Runner
-    startup_done: bool = False
-    startup_lock: threading.Lock = field(default_factory=threading.Lock)
-    startup_retry_at: float = 0.0
-    startup_error: SchemaGuardError | None = None
-    last_report: DriftReport | None = None
-    last_result: HealResult | None = None
-    heal_on_error_times: dict[tuple[str | None, str], float] = field(default_factory=dict)
-    heal_on_error_lock: threading.Lock = field(default_factory=threading.Lock)
-    health_cache: Any = None
-    health_probe: Any = None
-    health_lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def targets(self) -> list[Target]:
-        return self.runner.targets
 
 
 class SchemaGuard:
@@ -102,12 +82,9 @@ class SchemaGuard:
                 raise
             # `flask schemaguard ...` reports it (exit 2) rather than failing to load the app
             app.extensions["schemaguard"] = ConfigErrorState(self, exc)
-            from .cli import schemaguard_cli
-
             app.cli.add_command(schemaguard_cli, name="schemaguard")
             return
-        with app.app_context():
-            targets = self._targets(app)
+        source = TargetSource(self._resolver(app))
         settings = Settings(
             exclude_tables=config.exclude_tables,
             allowed_operations=config.allowed_operations,
@@ -118,19 +95,13 @@ class SchemaGuard:
             record_state_in_database=config.mode in ("heal", "strict"),
             migrations_dir=self._migrations_dir(app, config),
         )
-        state = GuardState(guard=self, config=config, runner=Runner(targets, settings))
+        state = GuardState(guard=self, config=config, runner=Runner(source, settings))
         app.extensions["schemaguard"] = state
 
         if config.mode != "off" and config.error_handlers:
-            from .handlers import register_error_handlers
-
             register_error_handlers(app)
         if config.mode != "off" and config.health_url:
-            from .health import register_health
-
             register_health(app, config.health_url)
-        from .cli import schemaguard_cli
-
         app.cli.add_command(schemaguard_cli, name="schemaguard")
 
         if config.mode == "off" or config.run_on == "manual" or _running_skipped_command():
@@ -143,9 +114,10 @@ class SchemaGuard:
             with app.app_context():
                 self._startup(app, state)
 
-    def _targets(self, app: Flask) -> list[Target]:
+    def _resolver(self, app: Flask) -> Callable[[], list[TargetSpec]]:
+        """What the runner calls at each check to find the binds and their model tables."""
         if self.metadata is not None and self.engine is not None:
-            return [metadata_target(self.metadata, self.engine)]
+            return metadata_specs(self.metadata, self.engine)
         db = self.db if self.db is not None else app.extensions.get("sqlalchemy")
         if db is None:
             raise SchemaGuardError(
@@ -153,7 +125,14 @@ class SchemaGuard:
                 "call db.init_app(app) before SchemaGuard(app), pass SchemaGuard(app, db=db), "
                 "or use plain SQLAlchemy with SchemaGuard(app, metadata=..., engine=...)."
             )
-        return flask_sqlalchemy_targets(db)
+
+        def resolve() -> list[TargetSpec]:
+            if has_app_context() and current_app._get_current_object() is app:  # type: ignore[attr-defined]
+                return flask_sqlalchemy_specs(db)
+            with app.app_context():  # a health probe's thread, say
+                return flask_sqlalchemy_specs(db)
+
+        return resolve
 
     @staticmethod
     def _migrations_dir(app: Flask, config: Config) -> str | None:
@@ -164,7 +143,7 @@ class SchemaGuard:
 
     def _before_first_request(self) -> None:
         app = current_app._get_current_object()  # type: ignore[attr-defined]
-        state = _state(app)
+        state = state_of(app)
         if state.startup_done:
             return
         if time.monotonic() < state.startup_retry_at and state.startup_error is None:
@@ -243,7 +222,9 @@ class SchemaGuard:
     # -- results -> logs, signals, ORM ---------------------------------------------------
     def _after_check(self, app: Flask, state: GuardState, report: DriftReport) -> None:
         state.last_report = report
-        refresh.sync_mappers(state.targets, report, degrade=state.config.degrade_missing_columns)
+        orm_refresh.sync_mappers(
+            state.targets, report, degrade=state.config.degrade_missing_columns
+        )
         _log_items(report)
         _send_report_signals(app, report)
         logger.info("schemaguard: %s", _summary(report))
@@ -251,10 +232,10 @@ class SchemaGuard:
     def _after_heal(self, app: Flask, state: GuardState, result: HealResult) -> None:
         state.last_result = result
         if result.applied and not result.dry_run:
-            refresh.dispose_engines(state.targets)
+            orm_refresh.dispose_engines(state.targets)
             schema_healed.send(app, result=result)
         state.last_report = result.after
-        refresh.sync_mappers(
+        orm_refresh.sync_mappers(
             state.targets, result.after, degrade=state.config.degrade_missing_columns
         )
         _log_items(result.after)
@@ -271,7 +252,7 @@ class SchemaGuard:
     def check(self, app: Flask | None = None) -> DriftReport:
         """Compare the models with the database (read-only)."""
         app = self._app(app)
-        state = _state(app)
+        state = state_of(app)
         with app.app_context():
             report = state.runner.check()
             self._after_check(app, state, report)
@@ -281,12 +262,12 @@ class SchemaGuard:
         """The operations a heal would run now (read-only)."""
         app = self._app(app)
         with app.app_context():
-            return _state(app).runner.plan()
+            return state_of(app).runner.plan()
 
     def heal(self, dry_run: bool = False, app: Flask | None = None) -> HealResult:
         """Heal safe drift now (in any mode but ``off``) and refresh the ORM."""
         app = self._app(app)
-        state = _state(app)
+        state = state_of(app)
         if state.config.mode == "off":
             raise SchemaGuardError("SCHEMAGUARD_MODE='off': healing is switched off for this app")
         with app.app_context():
@@ -297,7 +278,7 @@ class SchemaGuard:
 
     def heal_table(self, app: Flask, bind: str | None, table: str) -> HealResult:
         """Heal one table (its columns and indexes, or the table itself): used on errors."""
-        state = _state(app)
+        state = state_of(app)
         result = state.runner.heal(only={(bind, table)})
         self._after_heal(app, state, result)
         return result
@@ -313,20 +294,6 @@ class SchemaGuard:
         )
 
 
-def _state(app: Flask) -> GuardState:
-    try:
-        return app.extensions["schemaguard"]  # type: ignore[no-any-return]
-    except KeyError:
-        raise RuntimeError(
-            "SchemaGuard is not registered on this app. Did you forget init_app(app)?"
-        ) from None
-
-
-def get_state(app: Flask | None = None) -> GuardState:
-    """The guard state of ``app`` (default: the current app)."""
-    return _state(app if app is not None else current_app._get_current_object())  # type: ignore[attr-defined]
-
-
 #: Items that say the check could not run, rather than that the schema drifted.
 _NOT_DRIFT = (DriftKind.DATABASE_UNREACHABLE, DriftKind.LOCK_TIMEOUT)
 
@@ -335,14 +302,10 @@ def _log_items(report: DriftReport) -> None:
     """One WARNING line per unhealed warning/error item (with its hint)."""
     for item in report.items:
         if item.severity is not Severity.INFO and item.kind not in _NOT_DRIFT:
-            logger.warning(
-                "schemaguard: %s%s", item.detail, f" ({item.hint})" if item.hint else ""
-            )
+            logger.warning("schemaguard: %s%s", item.detail, f" ({item.hint})" if item.hint else "")
 
 
-def _send_report_signals(
-    app: Flask, report: DriftReport, result: HealResult | None = None
-) -> None:
+def _send_report_signals(app: Flask, report: DriftReport, result: HealResult | None = None) -> None:
     """``drift_detected`` for drift left over; ``heal_failed`` for failed operations or a
     check that could not run (unreachable database, lock timeout)."""
     if any(i.severity is not Severity.INFO and i.kind not in _NOT_DRIFT for i in report.items):
@@ -390,13 +353,4 @@ def _running_command() -> str | None:
     return None
 
 
-class ConfigErrorState:
-    """``app.extensions["schemaguard"]`` under ``flask schemaguard ...`` when the config is
-    invalid: the app still loads, and every command reports the error with exit status 2."""
-
-    def __init__(self, guard: SchemaGuard, error: SchemaGuardError) -> None:
-        self.guard = guard
-        self.error = error
-
-
-__all__ = ["SchemaGuard", "GuardState", "get_state"]
+__all__ = ["ConfigErrorState", "GuardState", "SchemaGuard", "get_state"]

@@ -14,12 +14,12 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask, Response, current_app, request
 
-from .dberrors import SchemaError, classify
+from .dialects import SchemaError, classify_error
+from .engine.targets import Target
 from .errors import SchemaDriftError, SchemaGuardError
-from .extension import GuardState, get_state
 from .problem import problem_response
 from .report import DriftKind
-from .targets import Target
+from .state import GuardState, get_state
 
 logger = logging.getLogger("flask_schemaguard")
 
@@ -34,7 +34,7 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def handle_database_error(exc: Exception) -> Any:
-    found = classify(exc)
+    found = classify_error(exc)
     if found is None:
         return _delegate(exc)
     app = current_app._get_current_object()  # type: ignore[attr-defined]

@@ -12,9 +12,9 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
 
-from .extension import GuardState, get_state
-from .masking import display_url
+from .dialects import display_url
 from .report import DatabaseInfo, Drift, DriftKind, DriftReport, Severity
+from .state import GuardState, get_state
 
 #: A probe that takes longer than this answers ``fail`` (the check goes on in the background).
 PROBE_TIMEOUT = 2.0

@@ -120,6 +120,8 @@ class DriftReport:
 
 
 class OperationKind(str, enum.Enum):
+    """What one heal operation does (``SCHEMAGUARD_ALLOWED_OPERATIONS`` names these)."""
+
     CREATE_TABLE = "create_table"
     ADD_COLUMN = "add_column"
     CREATE_INDEX = "create_index"
@@ -128,16 +130,36 @@ class OperationKind(str, enum.Enum):
         return self.value
 
 
+class LockLevel(str, enum.Enum):
+    """What an operation holds while it runs, for the app's reads and writes."""
+
+    NONE = "none"
+    BRIEF = "brief"
+    BLOCKS_WRITES = "blocks_writes"
+    REWRITES = "rewrites"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass(frozen=True)
 class Operation:
-    """One additive DDL statement a heal would run."""
+    """One additive change a heal would make: its DDL statements, in order."""
 
     kind: OperationKind
     bind: str | None
     schema: str | None
     table: str
     name: str | None
-    sql: str
+    statements: tuple[str, ...]
+    lock: LockLevel = LockLevel.BRIEF
+    #: The SQLAlchemy DDL constructs the statements were compiled from (what a heal runs).
+    ddl: tuple[Any, ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def sql(self) -> str:
+        """The statements as display text for the bind's dialect."""
+        return ";\n".join(self.statements)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -147,6 +169,8 @@ class Operation:
             "table": self.table,
             "name": self.name,
             "sql": self.sql,
+            "statements": list(self.statements),
+            "lock": self.lock.value,
         }
 
     def describe(self) -> str:

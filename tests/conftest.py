@@ -110,3 +110,35 @@ def engine(db_url: str) -> Iterator[sa.Engine]:
         yield eng
     finally:
         eng.dispose()
+
+
+#: Every driver the README supports, per database family (SQLAlchemy driver name -> module).
+DRIVERS = {
+    "sqlite": {"pysqlite": "sqlite3"},
+    "postgresql": {"psycopg": "psycopg", "psycopg2": "psycopg2"},
+    "mysql": {"pymysql": "pymysql", "mysqldb": "MySQLdb"},
+}
+DRIVER_PARAMS = [f"{kind}+{driver}" for kind, drivers in DRIVERS.items() for driver in drivers]
+
+
+def require_driver(kind: str, driver: str) -> None:
+    """Skip (or fail, when the server is required) a test whose driver is not installed."""
+    module = DRIVERS[kind][driver]
+    try:
+        __import__(module)
+    except ImportError as exc:
+        message = f"driver {module} for {kind} is not installed: {exc}"
+        if kind in REQUIRED:
+            pytest.fail(message + " (required by SCHEMAGUARD_TEST_REQUIRE)")
+        pytest.skip(message)
+
+
+@pytest.fixture(params=DRIVER_PARAMS)
+def driver_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> Iterator[str]:
+    """A fresh database's URL for every (database, driver) pair: ``postgresql+psycopg2://``..."""
+    kind, driver = str(request.param).split("+")
+    require_driver(kind, driver)
+    for url in make_database(kind, tmp_path):
+        yield sa.make_url(url).set(drivername=f"{kind}+{driver}").render_as_string(
+            hide_password=False
+        )

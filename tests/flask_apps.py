@@ -26,7 +26,8 @@ from flask import Flask, jsonify, request
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase, mapped_column
 
-from flask_schemaguard import SchemaGuard, refresh
+from flask_schemaguard import SchemaGuard
+from flask_schemaguard import orm_refresh as refresh
 
 _built: list[Flask] = []
 

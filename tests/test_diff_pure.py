@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flask_schemaguard import DriftKind, DriftReport, Severity
-from flask_schemaguard.diff import diff
+from flask_schemaguard.engine.compare import diff
 from flask_schemaguard.report import Drift
 from flask_schemaguard.shape import (
     ColumnShape,

@@ -1,7 +1,7 @@
 """The bulk catalog readers return exactly what the inspector path returns, on real databases.
 
-``reflect.reflect_with_inspector`` (SQLAlchemy's ``Inspector.get_multi_*``) is the reference;
-``fastreflect.READERS`` must produce identical shapes (type text, nullability, defaults,
+``reflect_with_inspector`` (SQLAlchemy's ``Inspector.get_multi_*``) is the reference; each
+dialect's catalog reader must produce identical shapes (type text, nullability, defaults,
 primary keys, indexes, unique constraints, foreign keys, their names and order), and so the
 same drift report for the same models.
 """
@@ -15,11 +15,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from flask_schemaguard import fastreflect
-from flask_schemaguard.diff import diff
-from flask_schemaguard.fingerprint import fingerprint
-from flask_schemaguard.modelshape import model_shape
-from flask_schemaguard.reflect import reflect, reflect_with_inspector
+from flask_schemaguard.dialects import impl_for
+from flask_schemaguard.dialects.inspector import reflect_with_inspector
+from flask_schemaguard.dialects.mysql_catalog import read_mysql
+from flask_schemaguard.dialects.postgresql_catalog import read_postgresql
+from flask_schemaguard.dialects.sqlite_catalog import read_sqlite
+from flask_schemaguard.engine.compare import diff
+from flask_schemaguard.engine.model_shapes import model_shape
 from flask_schemaguard.shape import SchemaShape
 
 
@@ -178,20 +180,38 @@ def both(
         statements.append(str(args[2]))
 
     with engine.connect() as conn:
-        slow = reflect_with_inspector(conn, schemas)
+        impl = impl_for(conn)
+        slow = inspector_shape(conn, schemas)
         sa.event.listen(engine, "before_cursor_execute", count)
         try:
-            fast = fastreflect.READERS[engine.dialect.name](conn, schemas)
+            fast = fast_reader(conn, schemas)
         finally:
             sa.event.remove(engine, "before_cursor_execute", count)
-        via_reflect = reflect(conn, schemas)
+        via_reflect = impl.reflect(conn, schemas)
         # the full check's reader: the same shape, and the fingerprint's own value
-        shape, fp = fastreflect.reflect_and_fingerprint(conn, schemas)
-        assert fp == fingerprint(conn, schemas)
+        shape, fp = impl.reflect_and_fingerprint(conn, schemas)
+        assert fp == impl_for(conn).fingerprint(conn, schemas)
         assert shape == via_reflect
     if bulk:
         assert len(statements) <= 5 * len(schemas) + 4, statements
     return slow, fast, via_reflect
+
+
+def inspector_shape(conn: Connection, schemas: tuple[str | None, ...]) -> SchemaShape:
+    sensitive = impl_for(conn).table_names_case_sensitive(conn)
+    return reflect_with_inspector(conn, schemas, case_sensitive_tables=sensitive)
+
+
+def fast_reader(conn: Connection, schemas: tuple[str | None, ...]) -> SchemaShape:
+    """The dialect's own catalog reader (it must not step aside here)."""
+    name = conn.dialect.name
+    if name == "mysql":
+        read = read_mysql(conn, schemas, impl_for(conn).table_names_case_sensitive(conn))
+        shape = read[0] if read is not None else None
+    else:
+        shape = (read_sqlite if name == "sqlite" else read_postgresql)(conn, schemas)
+    assert shape is not None, f"the {name} catalog reader stepped aside"
+    return shape
 
 
 def assert_same(slow: SchemaShape, fast: SchemaShape) -> None:
@@ -201,8 +221,11 @@ def assert_same(slow: SchemaShape, fast: SchemaShape) -> None:
     assert fast == slow
 
 
-def test_every_dialect_has_a_reader() -> None:
-    assert {"sqlite", "postgresql", "mysql"} <= set(fastreflect.READERS)
+def test_every_tested_dialect_has_its_own_class() -> None:
+    for name in ("sqlite", "postgresql", "mysql"):
+        impl = impl_for(name)
+        assert impl.name == name and impl.tested
+    assert impl_for("oracle").name == "default" and not impl_for("oracle").tested
 
 
 def test_fast_reader_matches_inspector(engine: sa.Engine, db_kind: str) -> None:
@@ -258,9 +281,12 @@ def test_mariadb_separator_in_a_value_falls_back(engine: sa.Engine, db_kind: str
         pytest.skip("the MariaDB reader packs rows with separators")
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE sep (id INT PRIMARY KEY, v VARCHAR(9) DEFAULT 'a\x1eb')")
-    slow, fast, _ = both(engine, bulk=False)
-    assert_same(slow, fast)
-    assert fast.tables[(None, "sep")].columns[1].default == "'a\x1eb'"
+    with engine.connect() as conn:
+        assert read_mysql(conn, (None,), True) is None  # the reader steps aside
+        slow = inspector_shape(conn, (None,))
+        via_reflect = impl_for(conn).reflect(conn, (None,))
+    assert_same(slow, via_reflect)
+    assert via_reflect.tables[(None, "sep")].columns[1].default == "'a\x1eb'"
 
 
 def test_names_needing_quotes(engine: sa.Engine, db_kind: str) -> None:

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from flask_schemaguard import SchemaGuard, SchemaGuardError
-from flask_schemaguard.locks import heal_session
+from flask_schemaguard.dialects import impl_for
 
 OLD_TABLES = {"sessions", "flow_steps"}
 
@@ -177,7 +177,9 @@ def test_heal_lock_held_elsewhere(db_url: str, mode: str, caplog: pytest.LogCapt
     try:
         with holder_engine.connect() as base:
             conn = base.execution_options(isolation_level="AUTOCOMMIT")
-            holder = heal_session(conn, 5, 5)  # the very lock another process's heal takes
+            holder = impl_for(conn).heal_session(
+                conn, 5, 5
+            )  # the very lock another process's heal takes
             holder.begin()
             try:
                 started = time.monotonic()

@@ -13,9 +13,9 @@ from contextlib import contextmanager
 import pytest
 import sqlalchemy as sa
 
-from flask_schemaguard.fingerprint import fingerprint, fingerprint_and_state
-from flask_schemaguard.runner import Runner, Settings
-from flask_schemaguard.targets import metadata_target
+from flask_schemaguard.dialects import impl_for
+from flask_schemaguard.engine.runner import Runner, Settings
+from flask_schemaguard.engine.targets import metadata_target
 
 BASE = [
     "CREATE TABLE parent (id INTEGER NOT NULL PRIMARY KEY, code VARCHAR(20))",
@@ -147,7 +147,7 @@ def statements_for(kind: str, by_db: dict[str, list[str]]) -> list[str]:
 
 def current(engine: sa.Engine) -> str:
     with engine.connect() as conn:
-        return fingerprint(conn, [None])
+        return impl_for(conn).fingerprint(conn, [None])
 
 
 def run(engine: sa.Engine, statements: list[str]) -> None:
@@ -219,20 +219,21 @@ def counted(engine: sa.Engine) -> Iterator[list[str]]:
 def test_fingerprint_and_state_in_one_statement(engine: sa.Engine) -> None:
     target = metadata_target(_metadata(), engine)
     with engine.connect() as conn:  # no state table yet: the plain fingerprint, nothing recorded
-        fp, recorded = fingerprint_and_state(conn, [None], "schemaguard_state", "h")
+        fp, recorded = impl_for(conn).fingerprint_and_state(conn, [None], "schemaguard_state", "h")
         assert recorded is None
-        assert fp == fingerprint(conn, [None])
+        assert fp == impl_for(conn).fingerprint(conn, [None])
     healed = Runner([target]).heal()
     assert healed.after.in_sync and healed.applied
     with engine.connect() as conn:
         with counted(engine) as statements:
-            fp, recorded = fingerprint_and_state(
+            fp, recorded = impl_for(conn).fingerprint_and_state(
                 conn, [None], "schemaguard_state", target.models_hash
             )
         assert len(statements) == 1
-        assert fp == fingerprint(conn, [None])
+        assert fp == impl_for(conn).fingerprint(conn, [None])
         assert recorded is not None and recorded[0] == fp
-        assert fingerprint_and_state(conn, [None], "schemaguard_state", "other")[1] is None
+        other = impl_for(conn).fingerprint_and_state(conn, [None], "schemaguard_state", "other")
+        assert other[1] is None
 
 
 def test_fast_path_costs_one_statement_and_sees_every_change(engine: sa.Engine) -> None:
@@ -248,7 +249,7 @@ def test_fast_path_costs_one_statement_and_sees_every_change(engine: sa.Engine) 
         assert runner.check().in_sync
     with engine.connect() as conn:
         with counted(engine) as fingerprint_only:
-            fingerprint(conn, [None])
+            impl_for(conn).fingerprint(conn, [None])
     assert statements == fingerprint_only
 
     # someone drops the index: both the new and the running process see it at once

@@ -16,7 +16,8 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from flask_schemaguard import SchemaDriftError, refresh
+from flask_schemaguard import SchemaDriftError
+from flask_schemaguard import orm_refresh as refresh
 
 LOGS = "step_execution_logs"
 

@@ -14,9 +14,9 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
 from flask_schemaguard import DriftKind, Operation
-from flask_schemaguard.diff import diff
-from flask_schemaguard.modelshape import model_shape
-from flask_schemaguard.plan import Plan, make_plan, statements_of
+from flask_schemaguard.engine.compare import diff
+from flask_schemaguard.engine.model_shapes import model_shape
+from flask_schemaguard.engine.planner import Plan, make_plan
 from flask_schemaguard.report import Drift
 
 DIALECTS: dict[str, Dialect] = {
@@ -148,7 +148,7 @@ def test_a_cycle_of_new_tables_gets_every_foreign_key(dialect: Dialect, use_alte
             ("create_table", "a_graphs", None),
             ("create_table", "b_nodes", None),
         ]
-        graphs, nodes = (statements_of(op) for op in plan.operations)
+        graphs, nodes = (list(op.statements) for op in plan.operations)
         assert "CONSTRAINT fk_graph FOREIGN KEY(graph_id) REFERENCES a_graphs (id)" in nodes[0]
         if dialect.name == "sqlite":  # forward references are fine; no ALTER TABLE ADD there
             assert "CONSTRAINT fk_root FOREIGN KEY(root_id) REFERENCES b_nodes (id)" in graphs[0]
@@ -176,9 +176,11 @@ def test_operations_carry_their_target_and_ddl(dialect: Dialect) -> None:
             "table": op.table,
             "name": op.name,
             "sql": op.sql,
+            "statements": list(op.statements),
+            "lock": op.lock.value,
         }
     create = plan.operations[0]
-    assert statements_of(create) == [create.sql]
+    assert list(create.statements) == [create.sql]
     assert create.sql.startswith("CREATE TABLE z_authors (")
     assert create.describe() == "create_table z_authors"
     assert plan.operations[3].describe() == "add_column tags.color"
@@ -275,7 +277,7 @@ def test_nothing_destructive_is_ever_planned(dialect: Dialect) -> None:
     )
     assert plan.operations
     for op in plan.operations:
-        for statement in statements_of(op):
+        for statement in op.statements:
             assert not destructive.search(statement), statement
             assert re.match(
                 r"(CREATE (TABLE|TYPE|(UNIQUE )?INDEX)|ALTER TABLE \S+ ADD )", statement
@@ -337,7 +339,7 @@ def _additions() -> tuple[sa.MetaData, sa.MetaData]:
                 "ALTER TABLE `Order` ADD COLUMN note VARCHAR(40)",
                 "ALTER TABLE `Order` ADD COLUMN score INTEGER NOT NULL DEFAULT '0'",
                 "ALTER TABLE `Order` ADD COLUMN owner_id INTEGER, "
-                "ADD FOREIGN KEY (owner_id) REFERENCES users (id) ON DELETE CASCADE",
+                "ADD FOREIGN KEY(owner_id) REFERENCES users (id) ON DELETE CASCADE",
                 "ALTER TABLE `Order` ADD COLUMN `Select` BOOL DEFAULT true",
                 "CREATE INDEX ix_order_note_score ON `Order` (note, score)",
                 "CREATE UNIQUE INDEX `uq_Order_owner_id_note` ON `Order` (owner_id, note)",
@@ -444,19 +446,20 @@ def _enum_models(with_second_table: bool) -> sa.MetaData:
 def test_postgresql_native_enum_type_is_created_once_before_the_table() -> None:
     _, plan = plan_between(None, _enum_models(True), DIALECTS["postgresql"])
     people, pets = plan.operations
-    assert statements_of(people) == [
+    assert list(people.statements) == [
         "CREATE TYPE mood AS ENUM ('happy', 'sad')",
         people.sql.split(";\n")[1],
     ]
-    assert statements_of(people)[1].startswith("CREATE TABLE people (")
-    assert [s.split(" (")[0] for s in statements_of(pets)] == ["CREATE TABLE pets"]
+    assert list(people.statements)[1].startswith("CREATE TABLE people (")
+    assert [s.split(" (")[0] for s in list(pets.statements)] == ["CREATE TABLE pets"]
 
 
 def test_postgresql_enum_that_exists_is_not_created_again() -> None:
     _, plan = plan_between(
         None, _enum_models(False), DIALECTS["postgresql"], enums={(None, "mood")}
     )
-    assert [s.split(" (")[0] for s in statements_of(plan.operations[0])] == ["CREATE TABLE people"]
+    first = plan.operations[0].statements
+    assert [s.split(" (")[0] for s in first] == ["CREATE TABLE people"]
 
 
 def test_postgresql_enum_for_an_added_column() -> None:
@@ -464,7 +467,7 @@ def test_postgresql_enum_for_an_added_column() -> None:
     sa.Table("people", old, sa.Column("id", sa.Integer, primary_key=True))
     _, plan = plan_between(old, _enum_models(False), DIALECTS["postgresql"])
     (op,) = plan.operations
-    assert statements_of(op) == [
+    assert list(op.statements) == [
         "CREATE TYPE mood AS ENUM ('happy', 'sad')",
         "ALTER TABLE people ADD COLUMN mood mood",
     ]
@@ -494,7 +497,7 @@ def test_postgresql_enum_is_created_where_the_column_looks_for_it() -> None:
         schema="app",
     )
     _, plan = plan_between(None, md, DIALECTS["postgresql"])
-    create_kind, create_tier, create_table = statements_of(plan.operations[0])
+    create_kind, create_tier, create_table = list(plan.operations[0].statements)
     assert create_kind == "CREATE TYPE entry_kind AS ENUM ('debit', 'credit')"
     assert create_tier == "CREATE TYPE app.tier AS ENUM ('free', 'pro')"
     assert "kind entry_kind, " in create_table and "tier app.tier" in create_table

@@ -38,7 +38,7 @@ from hypothesis import strategies as st
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from flask_schemaguard import SchemaGuard
-from flask_schemaguard.plan import unique_index_name
+from flask_schemaguard.engine.planner import unique_index_name
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,8 @@ from flask import Flask
 from example_app import create_app, guard
 from example_app.models import db
 from example_app.old_schema import create_old_database
-from flask_schemaguard import DriftKind, SchemaGuard, drift_detected, refresh
+from flask_schemaguard import DriftKind, SchemaGuard, drift_detected
+from flask_schemaguard import orm_refresh as refresh
 from flask_schemaguard.testing import assert_schema_in_sync
 
 pytest_plugins = ["pytester"]

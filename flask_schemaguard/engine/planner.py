@@ -8,17 +8,20 @@ on PostgreSQL, CREATE TYPE for a native enum the new table or column needs.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
-from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable
+from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable, ExecutableDDLElement
 
-from .names import fold, unique_name
-from .report import Drift, DriftKind, Operation, OperationKind
-from .shape import TableKey
+from ..dialects import DialectImpl, impl_for
+from ..report import Drift, DriftKind, Operation, OperationKind
+from ..shape import TableKey
+from .filters import unique_name
 
 ALL_OPERATIONS = frozenset(k.value for k in OperationKind)
 
@@ -45,109 +48,129 @@ def make_plan(
     existing_enums: Collection[tuple[str | None, str]] = (),
     bind: str | None = None,
 ) -> Plan:
-    """Plan the operations that heal ``items`` (one bind's drift)."""
-    by_key = {(k[0], fold(k[1], dialect.name)): t for k, t in tables.items()}
-    enums = {(s, fold(n, dialect.name)) for s, n in existing_enums}
-    new_tables: list[sa.Table] = []
+    """Plan the operations that heal ``items`` (one bind's drift).
+
+    An operation SQLAlchemy refuses to compile (say an ``ondelete`` that is not an SQL
+    phrase) is not planned: its drift item is skipped with the compiler's reason.
+    """
+    build = _Builder(dialect, impl_for(dialect), bind)
+    impl = build.impl
+    by_key = {(k[0], impl.fold(k[1])): t for k, t in tables.items()}
+    enums = set(existing_enums)
+    new_tables: dict[sa.Table, Drift] = {}
     columns: list[Operation] = []
     indexes: list[Operation] = []
-    skipped: list[Drift] = []
     for item in items:
         op_kind = _KIND_FOR_DRIFT.get(item.kind)
-        table = by_key.get((item.schema, fold(item.table or "", dialect.name)))
+        table = by_key.get((item.schema, impl.fold(item.table or "")))
         if not item.healable or op_kind is None or op_kind.value not in allowed or table is None:
             if item.kind.value not in ("extra_table", "extra_column", "extra_index"):
-                skipped.append(item)
+                build.skipped.append(item)
             continue
         if item.kind is DriftKind.MISSING_TABLE:
-            new_tables.append(table)
+            new_tables[table] = item
         elif item.kind is DriftKind.MISSING_COLUMN:
             column = table.columns.get(item.name or "")
             if column is None:
-                skipped.append(item)
+                build.skipped.append(item)
                 continue
-            columns.append(
-                _op(
-                    OperationKind.ADD_COLUMN,
-                    bind,
-                    table,
-                    column.name,
-                    [*_enum_ddl([column], dialect, enums), _add_column_sql(table, column, dialect)],
-                )
-            )
+            ddl = [*impl.create_type_ddl([column], enums), *impl.add_column_ddl(table, column)]
+            build.add(columns, item, OperationKind.ADD_COLUMN, table, column.name, ddl)
         elif item.kind is DriftKind.MISSING_INDEX:
             index = _find_index(table, item.name)
             if index is None:
-                skipped.append(item)
+                build.skipped.append(item)
                 continue
-            indexes.append(_index_op(bind, table, index, dialect))
+            build.add(
+                indexes, item, OperationKind.CREATE_INDEX, table, index.name, [CreateIndex(index)]
+            )
         else:
             constraint = _find_unique(table, item)
             if constraint is None:
-                skipped.append(item)
+                build.skipped.append(item)
                 continue
             name = unique_index_name(table, constraint, dialect)
-            prep = dialect.identifier_preparer
-            cols = ", ".join(prep.format_column(c) for c in constraint.columns)
-            sql = f"CREATE UNIQUE INDEX {prep.quote(name)} ON {prep.format_table(table)} ({cols})"
-            indexes.append(_op(OperationKind.CREATE_INDEX, bind, table, name, [sql]))
+            ddl = [CreateIndex(_unique_index(table, constraint, name))]
+            build.add(indexes, item, OperationKind.CREATE_INDEX, table, name, ddl)
 
     table_ops: list[Operation] = []
     table_index_ops: list[Operation] = []
-    ordered = _dependency_order(new_tables)
+    ordered = _dependency_order(list(new_tables))
     inline, deferred = _split_foreign_keys(ordered, dialect)
     for table in ordered:
-        statements = [
-            *_enum_ddl(table.columns, dialect, enums),
-            _create_table_sql(table, dialect, inline[table.key]),
-            *deferred[table.key],
+        item = new_tables[table]
+        ddl = [
+            *impl.create_type_ddl(table.columns, enums),
+            CreateTable(table, include_foreign_key_constraints=inline[table.key]),
+            *(AddConstraint(fk) for fk in deferred[table.key]),
         ]
-        table_ops.append(_op(OperationKind.CREATE_TABLE, bind, table, None, statements))
+        if not build.add(table_ops, item, OperationKind.CREATE_TABLE, table, None, ddl):
+            continue
         if OperationKind.CREATE_INDEX.value not in allowed:
             continue  # the new table's indexes then show up as missing_index afterwards
         for index in sorted(table.indexes, key=lambda i: str(i.name or "")):
-            table_index_ops.append(_index_op(bind, table, index, dialect))
+            kind = OperationKind.CREATE_INDEX
+            build.add(table_index_ops, item, kind, table, index.name, [CreateIndex(index)])
     ops = (*table_ops, *columns, *table_index_ops, *indexes)
-    return Plan(operations=ops, skipped=tuple(skipped))
+    return Plan(operations=ops, skipped=tuple(build.skipped))
 
 
-def _op(
-    kind: OperationKind,
-    bind: str | None,
-    table: sa.Table,
-    name: str | None,
-    statements: Sequence[str],
-) -> Operation:
-    return Operation(
-        kind=kind,
-        bind=bind,
+@dataclass
+class _Builder:
+    """Compiles DDL constructs into operations for one bind's dialect."""
+
+    dialect: Dialect
+    impl: DialectImpl
+    bind: str | None
+    skipped: list[Drift] = dataclasses.field(default_factory=list)
+
+    def add(
+        self,
+        into: list[Operation],
+        item: Drift,
+        kind: OperationKind,
+        table: sa.Table,
+        name: Any,
+        ddl: Sequence[ExecutableDDLElement],
+    ) -> bool:
+        """Compile ``ddl`` into an operation; on a compile error skip ``item``, saying why."""
+        try:
+            statements = tuple(str(d.compile(dialect=self.dialect)).strip() for d in ddl)
+        except (sa.exc.CompileError, sa.exc.ArgumentError) as exc:
+            reason = str(exc).splitlines()[0]
+            hint = f"SQLAlchemy cannot build its DDL: {reason}"
+            self.skipped.append(dataclasses.replace(item, healable=False, hint=hint))
+            return False
+        into.append(
+            Operation(
+                kind=kind,
+                bind=self.bind,
+                schema=table.schema,
+                table=table.name,
+                name=None if name is None else str(name),
+                statements=statements,
+                lock=self.impl.lock_level(kind),
+                ddl=tuple(ddl),
+            )
+        )
+        return True
+
+
+def _unique_index(table: sa.Table, constraint: sa.UniqueConstraint, name: str) -> sa.Index:
+    """A unique index for ``constraint`` on a detached copy of ``table`` (the model's own
+    table is never given an index it does not declare)."""
+    copy = sa.Table(
+        table.name,
+        sa.MetaData(),
+        *(sa.Column(c.name, c.type) for c in constraint.columns),
         schema=table.schema,
-        table=table.name,
-        name=name,
-        sql=";\n".join(statements),
     )
-
-
-def statements_of(operation: Operation) -> list[str]:
-    """The separate SQL statements of an operation (CREATE TYPE before CREATE TABLE)."""
-    return [s for s in operation.sql.split(";\n") if s.strip()]
-
-
-def _index_op(bind: str | None, table: sa.Table, index: sa.Index, dialect: Dialect) -> Operation:
-    sql = str(CreateIndex(index).compile(dialect=dialect)).strip()
-    return _op(OperationKind.CREATE_INDEX, bind, table, str(index.name), [sql])
-
-
-def _create_table_sql(
-    table: sa.Table, dialect: Dialect, foreign_keys: list[sa.ForeignKeyConstraint]
-) -> str:
-    ddl = CreateTable(table, include_foreign_key_constraints=foreign_keys)
-    return str(ddl.compile(dialect=dialect)).strip()
+    return sa.Index(name, *(copy.c[c.name] for c in constraint.columns), unique=True)
 
 
 def _split_foreign_keys(
     ordered: list[sa.Table], dialect: Dialect
-) -> tuple[dict[str, list[sa.ForeignKeyConstraint]], dict[str, list[str]]]:
+) -> tuple[dict[str, list[sa.ForeignKeyConstraint]], dict[str, list[sa.ForeignKeyConstraint]]]:
     """Foreign keys created inline, and ``ALTER TABLE ... ADD`` statements run later.
 
     A foreign key to a new table created later (a cycle) or marked ``use_alter`` (which
@@ -156,7 +179,7 @@ def _split_foreign_keys(
     """
     position = {t.key: i for i, t in enumerate(ordered)}
     inline: dict[str, list[sa.ForeignKeyConstraint]] = {t.key: [] for t in ordered}
-    deferred: dict[str, list[str]] = {t.key: [] for t in ordered}
+    deferred: dict[str, list[sa.ForeignKeyConstraint]] = {t.key: [] for t in ordered}
     for table in ordered:
         for fkc in sorted(table.foreign_key_constraints, key=lambda c: tuple(c.column_keys)):
             try:
@@ -168,54 +191,8 @@ def _split_foreign_keys(
                 inline[table.key].append(fkc)
                 continue
             host = target if later and target is not None else table.key
-            deferred[host].append(str(AddConstraint(fkc).compile(dialect=dialect)).strip())
+            deferred[host].append(fkc)
     return inline, deferred
-
-
-def _add_column_sql(table: sa.Table, column: sa.Column[object], dialect: Dialect) -> str:
-    prep = dialect.identifier_preparer
-    ddl = dialect.ddl_compiler(dialect, None)  # type: ignore[arg-type]
-    spec = ddl.get_column_specification(column)
-    sql = f"ALTER TABLE {prep.format_table(table)} ADD COLUMN {spec}"
-    fks = [fk for fk in column.foreign_keys if len(fk.constraint.columns) == 1]  # type: ignore[union-attr]
-    if len(fks) == 1:
-        fk = fks[0]
-        parts = fk.target_fullname.split(".")
-        target_table = ".".join(prep.quote(p) for p in parts[:-1])
-        ref = f"REFERENCES {target_table} ({prep.quote(parts[-1])})"
-        if fk.ondelete:
-            ref += f" ON DELETE {fk.ondelete}"
-        if dialect.name == "mysql":
-            sql += f", ADD FOREIGN KEY ({prep.format_column(column)}) {ref}"
-        else:
-            sql += f" {ref}"
-    return sql
-
-
-def _enum_ddl(
-    columns: Iterable[sa.Column[object]], dialect: Dialect, existing: set[tuple[str | None, str]]
-) -> list[str]:
-    if dialect.name != "postgresql":
-        return []
-    statements = []
-    for column in columns:
-        type_ = column.type
-        if isinstance(type_, sa.Enum) and type_.native_enum and type_.name:
-            # the schema CreateTable qualifies the type with (None: the search path)
-            key = (type_.schema, fold(type_.name, dialect.name))
-            if key in existing:
-                continue
-            existing.add(key)
-            from sqlalchemy.dialects.postgresql import ENUM
-            from sqlalchemy.dialects.postgresql.named_types import CreateEnumType
-
-            pg_enum = (
-                type_
-                if isinstance(type_, ENUM)
-                else ENUM(*type_.enums, name=type_.name, schema=key[0])
-            )
-            statements.append(str(CreateEnumType(pg_enum).compile(dialect=dialect)).strip())
-    return statements
 
 
 def _find_index(table: sa.Table, name: str | None) -> sa.Index | None:
@@ -241,7 +218,7 @@ def unique_index_name(table: sa.Table, constraint: sa.UniqueConstraint, dialect:
         return str(constraint.name)
     name = unique_name(table.name, (c.name for c in constraint.columns))
     # MySQL allows 255-character aliases but only 64-character index names.
-    limit = getattr(dialect, "max_index_name_length", None) or dialect.max_identifier_length or 63
+    limit = impl_for(dialect).max_index_name_length(dialect)
     if len(name) > limit:
         digest = hashlib.sha1(name.encode()).hexdigest()[:8]
         name = name[: limit - 9] + "_" + digest

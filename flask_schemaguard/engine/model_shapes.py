@@ -3,63 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import weakref
 from collections.abc import Hashable, Iterable
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
-from .shape import ColumnShape, ForeignKeyShape, IndexShape, SchemaShape, TableShape
-
-# Compiling a type or a default costs microseconds, and a model has thousands of columns but
-# few distinct types: texts are kept per dialect object, keyed by what the output depends on.
-_texts: weakref.WeakKeyDictionary[Dialect, dict[Hashable, str]] = weakref.WeakKeyDictionary()
-
-
-def _cache(dialect: Dialect) -> dict[Hashable, str]:
-    try:
-        return _texts[dialect]
-    except KeyError:
-        return _texts.setdefault(dialect, {})
-    except TypeError:  # not weak-referenceable: no cache
-        return {}
-
-
-def _type_key(type_: sa.types.TypeEngine[object]) -> Hashable | None:
-    """Class and instance state of SQLAlchemy's own types (their DDL depends on nothing else);
-    None for user types, whose ``load_dialect_impl`` may do anything."""
-    cls = type(type_)
-    if not cls.__module__.startswith("sqlalchemy.") or isinstance(
-        type_, (sa.types.TypeDecorator, sa.types.UserDefinedType)
-    ):
-        return None
-    # ``dispatch``: a schema type's own event dispatcher, which DDL never depends on
-    key = (cls, tuple(kv for kv in type_.__dict__.items() if kv[0] != "dispatch"))
-    try:
-        hash(key)
-    except TypeError:  # a list of enum values and the like: compile every time
-        return None
-    return key
-
-
-def compile_type(type_: sa.types.TypeEngine[object], dialect: Dialect) -> str:
-    """DDL text of a type for a dialect; empty when it cannot be rendered."""
-    key = _type_key(type_)
-    if key is not None:
-        cache = _cache(dialect)
-        text = cache.get(key)
-        if text is None:
-            text = cache[key] = _compile_type(type_, dialect)
-        return text
-    return _compile_type(type_, dialect)
-
-
-def _compile_type(type_: sa.types.TypeEngine[object], dialect: Dialect) -> str:
-    try:
-        return str(type_.compile(dialect=dialect))
-    except Exception:  # NullType and exotic user types have no DDL form
-        return ""
+from ..dialects.types import compile_type, text_cache
+from ..shape import ColumnShape, ForeignKeyShape, IndexShape, SchemaShape, TableShape
 
 
 def _default_key(arg: Any) -> Hashable | None:
@@ -88,7 +39,7 @@ def server_default_text(column: sa.Column[object], dialect: Dialect) -> str | No
     key = _default_key(arg)
     if key is None:
         return _compile_default(arg, dialect)
-    cache = _cache(dialect)
+    cache = text_cache(dialect)
     text = cache.get(key)
     if text is None:
         text = cache[key] = _compile_default(arg, dialect)

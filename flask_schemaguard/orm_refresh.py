@@ -19,9 +19,9 @@ import sqlalchemy as sa
 from sqlalchemy import event, orm
 from sqlalchemy.pool import StaticPool
 
+from .engine.targets import Target
 from .errors import SchemaDriftError
 from .report import DriftKind, DriftReport
-from .targets import Target
 
 _lock = threading.RLock()
 # (mapper, attribute key) -> (original property, column)

@@ -4,30 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .names import fold, fold_all, unique_name
-from .report import Drift, DriftKind, Severity
-from .shape import IndexShape, SchemaShape, TableShape
-from .typefamily import types_match
+from ..dialects import DialectImpl, impl_for
+from ..report import Drift, DriftKind, Severity
+from ..shape import IndexShape, SchemaShape, TableShape
+from .filters import unique_name
 
 Excluded = Callable[[str | None, str], bool]
 
 NOT_NULL_HINT = "add a server_default or make it nullable, or write a migration"
-
-
-SQLITE_DEFAULT_HINT = (
-    "SQLite cannot add a column whose default is not a constant (CURRENT_TIMESTAMP, an "
-    "expression) to an existing table: use a constant server_default, or write a migration"
-)
-
-
-def _sqlite_non_constant(default: str | None) -> bool:
-    """True for defaults SQLite refuses in ALTER TABLE ADD COLUMN."""
-    if default is None:
-        return False
-    text = default.strip().upper()
-    if text in ("CURRENT_TIME", "CURRENT_DATE", "CURRENT_TIMESTAMP"):
-        return True
-    return "(" in text and not text.startswith("'")  # a function call or an expression
 
 
 def _never(schema: str | None, name: str) -> bool:
@@ -42,10 +26,10 @@ def diff(
     excluded: Excluded = _never,
 ) -> list[Drift]:
     """Every difference between ``model`` and ``database``, models first, then extras."""
-    dialect = database.dialect
+    impl = impl_for(database.dialect)
 
     def fold_table(name: str) -> str:
-        return name if database.case_sensitive_tables else fold(name, dialect)
+        return name if database.case_sensitive_tables else impl.fold(name)
 
     live = {(s, fold_table(n)): t for (s, n), t in database.tables.items()}
     items: list[Drift] = []
@@ -70,7 +54,7 @@ def diff(
                 )
             )
             continue
-        items.extend(_diff_table(table, found, dialect, bind))
+        items.extend(_diff_table(table, found, impl, bind))
     for (schema, folded), table in sorted(live.items(), key=lambda kv: (kv[0][0] or "", kv[0][1])):
         if (schema, folded) in seen or excluded(schema, table.name):
             continue
@@ -94,7 +78,9 @@ def _qual(schema: str | None, name: str) -> str:
     return f"{schema}.{name}" if schema else name
 
 
-def _diff_table(model: TableShape, live: TableShape, dialect: str, bind: str | None) -> list[Drift]:
+def _diff_table(
+    model: TableShape, live: TableShape, impl: DialectImpl, bind: str | None
+) -> list[Drift]:
     schema, tname = model.schema, model.name
     qual = _qual(schema, tname)
     items: list[Drift] = []
@@ -109,13 +95,13 @@ def _diff_table(model: TableShape, live: TableShape, dialect: str, bind: str | N
     ) -> None:
         items.append(Drift(kind, tname, name, sev, healable, detail, bind, schema, hint))
 
-    live_cols = {fold(c.name, dialect): c for c in live.columns}
-    model_cols = {fold(c.name, dialect) for c in model.columns}
-    pk = set(fold_all(model.primary_key, dialect))
+    live_cols = {impl.fold(c.name): c for c in live.columns}
+    model_cols = {impl.fold(c.name) for c in model.columns}
+    pk = set(impl.fold_all(model.primary_key))
     missing_cols: set[str] = set()
     addable_cols: set[str] = set()
     for col in model.columns:
-        key = fold(col.name, dialect)
+        key = impl.fold(col.name)
         found = live_cols.get(key)
         if found is None:
             missing_cols.add(key)
@@ -125,9 +111,9 @@ def _diff_table(model: TableShape, live: TableShape, dialect: str, bind: str | N
                 hint = "a primary key column cannot be added; write a migration"
             elif not can_add:
                 hint = f"NOT NULL without a server default: {NOT_NULL_HINT}"
-            elif dialect == "sqlite" and _sqlite_non_constant(col.default):
-                can_add = False
-                hint = SQLITE_DEFAULT_HINT
+            else:
+                hint = impl.unaddable_column_hint(col)
+                can_add = hint is None
             if can_add:
                 addable_cols.add(key)
             add(
@@ -139,7 +125,7 @@ def _diff_table(model: TableShape, live: TableShape, dialect: str, bind: str | N
                 hint,
             )
             continue
-        if not types_match(col.type_text, found.type_text, dialect):
+        if not impl.types_match(col.type_text, found.type_text):
             add(
                 DriftKind.TYPE_MISMATCH,
                 col.name,
@@ -171,7 +157,7 @@ def _diff_table(model: TableShape, live: TableShape, dialect: str, bind: str | N
                 "(left alone).",
             )
 
-    live_pk = set(fold_all(live.primary_key, dialect))
+    live_pk = set(impl.fold_all(live.primary_key))
     if pk and pk != live_pk:
         add(
             DriftKind.PRIMARY_KEY_MISMATCH,
@@ -184,25 +170,25 @@ def _diff_table(model: TableShape, live: TableShape, dialect: str, bind: str | N
         )
 
     def buildable(columns: tuple[str, ...]) -> bool:
-        folded = [fold(c, dialect) for c in columns]
+        folded = [impl.fold(c) for c in columns]
         return all(c in live_cols or c in addable_cols or c not in model_cols for c in folded)
 
     live_indexes = live.indexes + live.uniques
-    live_by_name = {fold(i.name, dialect): i for i in live_indexes if i.name}
-    implicit = _implicit_fk_indexes(live, dialect)
+    live_by_name = {impl.fold(i.name): i for i in live_indexes if i.name}
+    implicit = impl.implicit_indexes(live)
     live_sigs = {
-        (fold_all(i.columns, dialect), i.unique)
+        (impl.fold_all(i.columns), i.unique)
         for i in live_indexes
-        if not (i.name and fold(i.name, dialect) in implicit)
+        if not (i.name and impl.fold(i.name) in implicit)
     }
-    live_sigs.add((fold_all(live.primary_key, dialect), True))
+    live_sigs.add((impl.fold_all(live.primary_key), True))
     matched: set[str] = set()
 
     def present(ix: IndexShape) -> bool:
-        if ix.name and fold(ix.name, dialect) in live_by_name:
-            matched.add(fold(ix.name, dialect))
+        if ix.name and impl.fold(ix.name) in live_by_name:
+            matched.add(impl.fold(ix.name))
             return True
-        cols = fold_all(ix.columns, dialect)
+        cols = impl.fold_all(ix.columns)
         for sig_cols, sig_unique in live_sigs:
             if sig_cols == cols and (sig_unique or not ix.unique):
                 return True
@@ -234,20 +220,20 @@ def _diff_table(model: TableShape, live: TableShape, dialect: str, bind: str | N
 
     live_fks = {
         (
-            fold_all(f.columns, dialect),
-            fold(f.referred_table, dialect),
-            fold_all(f.referred_columns, dialect),
+            impl.fold_all(f.columns),
+            impl.fold(f.referred_table),
+            impl.fold_all(f.referred_columns),
         )
         for f in live.foreign_keys
     }
     for fk in model.foreign_keys:
-        folded_cols = fold_all(fk.columns, dialect)
+        folded_cols = impl.fold_all(fk.columns)
         if any(c in missing_cols for c in folded_cols):
             continue  # added together with its column
         sig = (
             folded_cols,
-            fold(fk.referred_table, dialect),
-            fold_all(fk.referred_columns, dialect),
+            impl.fold(fk.referred_table),
+            impl.fold_all(fk.referred_columns),
         )
         if sig not in live_fks:
             add(
@@ -258,22 +244,20 @@ def _diff_table(model: TableShape, live: TableShape, dialect: str, bind: str | N
                 f"Foreign key '{qual}' ({', '.join(fk.columns)}) -> "
                 f"{fk.referred_table} ({', '.join(fk.referred_columns)}) does not exist in the "
                 "database.",
-                "SQLite cannot add a foreign key to an existing table"
-                if dialect == "sqlite"
-                else "write a migration (adding a constraint can fail on existing rows)",
+                impl.missing_foreign_key_hint(),
             )
 
-    model_index_names = {fold(i.name, dialect) for i in model.indexes + model.uniques if i.name}
-    model_sigs = {fold_all(i.columns, dialect) for i in model.indexes + model.uniques}
-    fk_sigs = {fold_all(f.columns, dialect) for f in live.foreign_keys}
+    model_index_names = {impl.fold(i.name) for i in model.indexes + model.uniques if i.name}
+    model_sigs = {impl.fold_all(i.columns) for i in model.indexes + model.uniques}
+    fk_sigs = {impl.fold_all(f.columns) for f in live.foreign_keys}
     for ix in live.indexes:
         if not ix.name:
             continue
-        folded = fold(ix.name, dialect)
-        cols = fold_all(ix.columns, dialect)
+        folded = impl.fold(ix.name)
+        cols = impl.fold_all(ix.columns)
         if folded in matched or folded in model_index_names or cols in model_sigs:
             continue
-        if cols in fk_sigs or cols == fold_all(live.primary_key, dialect):
+        if cols in fk_sigs or cols == impl.fold_all(live.primary_key):
             continue  # MySQL's automatic index for a foreign key / the primary key
         add(
             DriftKind.EXTRA_INDEX,
@@ -284,28 +268,3 @@ def _diff_table(model: TableShape, live: TableShape, dialect: str, bind: str | N
             "(left alone).",
         )
     return items
-
-
-def _implicit_fk_indexes(live: TableShape, dialect: str) -> set[str]:
-    """Names of the indexes MySQL/MariaDB made by itself for a foreign key.
-
-    InnoDB creates one for a foreign key no index can serve, named after the constraint or its
-    first column, and drops it as soon as another index on those columns is created: so it
-    stands in for no model index (a heal interrupted after CREATE TABLE would otherwise leave
-    the model's named index out for good).
-    """
-    if dialect != "mysql":
-        return set()
-    names: set[str] = set()
-    for fk in live.foreign_keys:
-        columns = fold_all(fk.columns, dialect)
-        own = {columns[0]} | ({fold(fk.name, dialect)} if fk.name else set())
-        for ix in live.indexes:
-            if (
-                ix.name
-                and not ix.unique
-                and fold_all(ix.columns, dialect) == columns
-                and fold(ix.name, dialect) in own
-            ):
-                names.add(fold(ix.name, dialect))
-    return names

@@ -6,7 +6,7 @@ import os
 
 from sqlalchemy.engine import Connection
 
-from .report import Drift, DriftKind, Severity
+from ..report import Drift, DriftKind, Severity
 
 
 def pending_migrations(

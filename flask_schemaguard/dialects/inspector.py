@@ -1,44 +1,25 @@
-"""Read the live schema of one database into plain shapes.
+"""The generic catalog reader: SQLAlchemy's bulk ``Inspector.get_multi_*`` API.
 
-``reflect`` picks the fastest reader for the dialect (``fastreflect``: a handful of catalog
-queries) and falls back to SQLAlchemy's bulk ``Inspector.get_multi_*`` API, which
-``reflect_with_inspector`` uses directly and which the tests use as the reference.
+Every dialect without a faster reader of its own uses it, and each fast reader falls back to
+it when it cannot run (an old server, a SQLAlchemy without the internals it needs); the tests
+use it as the reference the fast readers must equal.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .modelshape import compile_type
-from .shape import ColumnShape, ForeignKeyShape, IndexShape, SchemaShape, TableKey, TableShape
+from ..shape import ColumnShape, ForeignKeyShape, IndexShape, SchemaShape, TableKey, TableShape
+from .types import compile_type
 
 
-def reflect(conn: Connection, schemas: Sequence[str | None]) -> SchemaShape:
-    """Reflect every table of the given schemas (None: the connection's default schema)."""
-    from . import fastreflect
-
-    reader = fastreflect.READERS.get(conn.dialect.name)
-    if reader is not None:
-        shape = reader(conn, schemas)
-        sensitive = table_names_case_sensitive(conn)
-        if sensitive != shape.case_sensitive_tables:
-            shape = dataclasses.replace(shape, case_sensitive_tables=sensitive)
-        return shape
-    return reflect_with_inspector(conn, schemas)
-
-
-def table_names_case_sensitive(conn: Connection) -> bool:
-    """MySQL/MariaDB with ``lower_case_table_names=0``: ``Accounts`` is not ``accounts``."""
-    # The MySQL dialect reads the setting when it first connects.
-    return conn.dialect.name == "mysql" and getattr(conn.dialect, "_casing", 0) == 0
-
-
-def reflect_with_inspector(conn: Connection, schemas: Sequence[str | None]) -> SchemaShape:
+def reflect_with_inspector(
+    conn: Connection, schemas: Sequence[str | None], *, case_sensitive_tables: bool = False
+) -> SchemaShape:
     """Reflect through SQLAlchemy's ``Inspector.get_multi_*`` (bulk where the dialect has it)."""
     dialect = conn.dialect
     inspector = sa.inspect(conn)
@@ -90,10 +71,10 @@ def reflect_with_inspector(conn: Connection, schemas: Sequence[str | None]) -> S
                     )
                 ),
             )
-    if dialect.name == "postgresql":
+    get_enums = getattr(inspector, "get_enums", None)  # databases with named enum types
+    if get_enums is not None:
         # Also schemas without tables yet, and the default one: an enum of a table in another
         # schema may live there, and CREATE TYPE must not run for a type that exists.
-        get_enums = getattr(inspector, "get_enums")  # noqa: B009 - PostgreSQL inspector only
         for schema in dict.fromkeys((None, *schemas)):
             enums.update((schema, e["name"]) for e in get_enums(schema=schema))
     return SchemaShape(
@@ -101,7 +82,7 @@ def reflect_with_inspector(conn: Connection, schemas: Sequence[str | None]) -> S
         tables=tables,
         schemas=tuple(schemas),
         enums=frozenset(enums),
-        case_sensitive_tables=table_names_case_sensitive(conn),
+        case_sensitive_tables=case_sensitive_tables,
     )
 
 

@@ -1,4 +1,4 @@
-"""Identifier folding and table-name filters."""
+"""Which tables a check looks at (exclusion patterns), and the names the guard gives."""
 
 from __future__ import annotations
 
@@ -7,20 +7,6 @@ from collections.abc import Iterable
 
 #: Tables the guard owns or that belong to migration tools: never drift.
 ALWAYS_EXCLUDED = ("alembic_version",)
-
-
-def fold(name: str, dialect: str) -> str:
-    """Fold an identifier the way the database compares it.
-
-    PostgreSQL keeps the case SQLAlchemy reflects (unquoted names come back lower case);
-    SQLite and MySQL/MariaDB compare column and index names case-insensitively.
-    """
-    return name if dialect == "postgresql" else name.lower()
-
-
-def fold_all(names: Iterable[str], dialect: str) -> tuple[str, ...]:
-    # the diff folds ~100 names per table: no call per name
-    return tuple(names) if dialect == "postgresql" else tuple(map(str.lower, names))
 
 
 class TableFilter:

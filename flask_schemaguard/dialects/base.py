@@ -1,0 +1,186 @@
+"""``DialectImpl``: everything the guard needs to know about one database, in one class.
+
+The base class is the generic implementation every SQLAlchemy dialect gets: reflection over
+``Inspector.get_multi_*``, a fingerprint hashed from that reflection (correct, not cheap),
+heal DDL from SQLAlchemy's constructs with each statement committing itself and no
+cross-process lock, and errors classified by their English messages. The databases this
+project tests (``sqlite``, ``postgresql``, ``mysql``) override what they do better or
+differently, each in its own module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection, Dialect
+from sqlalchemy.schema import AddConstraint, ExecutableDDLElement
+
+from ..report import LockLevel, OperationKind
+from ..shape import ColumnShape, SchemaShape, TableShape
+from .ddl import AddColumn
+from .driver_errors import SchemaError, driver_error, first_line
+from .inspector import reflect_with_inspector
+from .session import AutocommitHealSession, HealSession
+from .types import Families, types_match
+from .urls import masked_url
+
+Recorded = tuple[str, str]
+"""A state row: the fingerprint recorded with an in-sync check, and that check's items (JSON)."""
+
+
+class DialectImpl:
+    """The generic database: what works on any SQLAlchemy dialect (check is untested there)."""
+
+    #: The SQLAlchemy dialect name (``engine.dialect.name``) this class serves.
+    name: ClassVar[str] = "default"
+    #: Run by this project's test suite on every change.
+    tested: ClassVar[bool] = False
+    #: Top-level module names of the DB-API drivers whose errors this class reads.
+    driver_modules: ClassVar[tuple[str, ...]] = ()
+    #: Pairs of type families the same storage holds (no type drift between them).
+    compatible_families: ClassVar[Families] = frozenset()
+    #: VARCHAR(n) lengths are enforced, so a different n is type drift.
+    enforces_string_length: ClassVar[bool] = True
+
+    # -- identifiers ---------------------------------------------------------------------
+    def fold(self, name: str) -> str:
+        """An identifier as the database compares it (case-insensitive by default)."""
+        return name.lower()
+
+    def fold_all(self, names: Iterable[str]) -> tuple[str, ...]:
+        return tuple(map(str.lower, names))
+
+    def table_names_case_sensitive(self, conn: Connection) -> bool:
+        """True when ``Accounts`` and ``accounts`` are two tables."""
+        return False
+
+    def display_url(self, url: URL) -> str:
+        """The URL as it may be shown: every password masked."""
+        return masked_url(url)
+
+    # -- catalog -------------------------------------------------------------------------
+    def reflect(self, conn: Connection, schemas: Sequence[str | None]) -> SchemaShape:
+        """Every table of ``schemas`` (None: the connection's default schema)."""
+        return reflect_with_inspector(
+            conn, schemas, case_sensitive_tables=self.table_names_case_sensitive(conn)
+        )
+
+    def fingerprint(self, conn: Connection, schemas: Sequence[str | None]) -> str:
+        """A short string that differs whenever anything ``reflect`` reads changes."""
+        shape = self.reflect(conn, schemas)
+        return "shape:" + hashlib.sha1(repr(sorted(shape.tables.items())).encode()).hexdigest()
+
+    def reflect_and_fingerprint(
+        self, conn: Connection, schemas: Sequence[str | None]
+    ) -> tuple[SchemaShape, str]:
+        """Shape and fingerprint; the fingerprint first, so it is never newer than the shape."""
+        fp = self.fingerprint(conn, schemas)
+        return self.reflect(conn, schemas), fp
+
+    def fingerprint_and_state(
+        self,
+        conn: Connection,
+        schemas: Sequence[str | None],
+        state_table: str,
+        models_hash: str,
+    ) -> tuple[str, Recorded | None]:
+        """The fingerprint and the state row recorded for ``models_hash``.
+
+        Without a state table yet (the query fails), the plain fingerprint and None.
+        """
+        fp = self.fingerprint(conn, schemas)
+        quoted = conn.dialect.identifier_preparer.quote(state_table)
+        try:
+            row = conn.execute(
+                sa.text(
+                    f"SELECT s.fingerprint, s.items FROM {quoted} AS s "
+                    "WHERE s.models_hash = :models_hash"
+                ),
+                {"models_hash": models_hash},
+            ).first()
+        except sa.exc.DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise
+            conn.rollback()
+            return fp, None
+        return fp, None if row is None else (str(row[0]), str(row[1]))
+
+    # -- heal ----------------------------------------------------------------------------
+    def heal_session(
+        self, conn: Connection, lock_timeout: float, ddl_lock_timeout: float
+    ) -> HealSession:
+        """The lock and transaction a heal runs in (generic: neither)."""
+        return AutocommitHealSession(conn, lock_timeout, ddl_lock_timeout)
+
+    def add_column_ddl(
+        self, table: sa.Table, column: sa.Column[Any]
+    ) -> list[ExecutableDDLElement]:
+        """``ADD COLUMN``, then its single-column foreign key as its own statement."""
+        fk = single_column_foreign_key(column)
+        return [AddColumn(table, column)] + ([AddConstraint(fk)] if fk is not None else [])
+
+    def create_type_ddl(
+        self, columns: Iterable[sa.Column[Any]], existing: set[tuple[str | None, str]]
+    ) -> list[ExecutableDDLElement]:
+        """Named types the columns need that do not exist yet (PostgreSQL's enums)."""
+        return []
+
+    def unaddable_column_hint(self, column: ColumnShape) -> str | None:
+        """Why this nullable-or-defaulted column still cannot be added, or None."""
+        return None
+
+    def missing_foreign_key_hint(self) -> str:
+        return "write a migration (adding a constraint can fail on existing rows)"
+
+    def implicit_indexes(self, live: TableShape) -> set[str]:
+        """Folded names of indexes the database made by itself (never drift)."""
+        return set()
+
+    def lock_level(self, kind: OperationKind) -> LockLevel:
+        """What an operation of ``kind`` holds while it runs (shown by ``plan --sql``)."""
+        if kind is OperationKind.CREATE_INDEX:
+            return LockLevel.BLOCKS_WRITES  # a plain CREATE INDEX holds writes for its build
+        return LockLevel.BRIEF
+
+    def max_index_name_length(self, dialect: Dialect) -> int:
+        return getattr(dialect, "max_index_name_length", None) or dialect.max_identifier_length
+
+    def types_match(self, model_text: str, db_text: str) -> bool:
+        """True when the database cannot tell the two types apart."""
+        return types_match(
+            model_text,
+            db_text,
+            compatible=self.compatible_families,
+            enforces_length=self.enforces_string_length,
+        )
+
+    # -- errors --------------------------------------------------------------------------
+    def error_code(self, orig: BaseException | None) -> str | int | None:
+        """The driver's error code (SQLSTATE, errno, result code), or None."""
+        return None
+
+    def classify(self, exc: BaseException) -> SchemaError | None:
+        """The missing table or column behind ``exc``, or None for any other error."""
+        return None
+
+    def is_lock_timeout(self, exc: BaseException) -> bool:
+        """True when a DDL gave up waiting for a table lock."""
+        return False
+
+    def error_message(self, exc: BaseException) -> str:
+        """The driver's message, first line, without SQL or parameters."""
+        orig = driver_error(exc)
+        return first_line(orig if orig is not None else exc)
+
+
+def single_column_foreign_key(column: sa.Column[Any]) -> sa.ForeignKeyConstraint | None:
+    """The one foreign-key constraint on just this column (added with it), or None."""
+    found = [
+        fk.constraint
+        for fk in column.foreign_keys
+        if fk.constraint is not None and len(fk.constraint.columns) == 1
+    ]
+    return found[0] if len(found) == 1 else None

@@ -1,0 +1,265 @@
+"""MariaDB's bulk catalog reader: ``information_schema`` in 4 statements per schema, one
+row per table; column lines rebuilt as ``SHOW CREATE TABLE`` prints them and parsed by
+SQLAlchemy's MySQL parser, so the result equals ``Inspector.get_multi_*``'s. The same
+statements sum the fingerprint's row CRCs (``ROW_CRC``), so a full check has the fingerprint
+without a second pass over the catalog. MySQL proper renders ``SHOW CREATE TABLE``
+differently from ``information_schema`` (defaults, character sets), so it keeps the
+inspector path, as does a value holding the reader's separators."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from ..shape import ColumnShape, ForeignKeyShape, IndexShape, SchemaShape, TableKey, TableShape
+from .catalog import by_name, table_shape
+from .types import compile_type
+
+logger = logging.getLogger("flask_schemaguard")
+
+# SQLAlchemy internals this reader uses, in one place (with MySQLDialect._tabledef_parser and
+# its _parse_column): without them the reader steps aside.
+try:
+    from sqlalchemy.dialects.mysql.reflection import ReflectedState
+except ImportError:  # depends on the SQLAlchemy version
+    ReflectedState = None  # type: ignore[assignment, misc]
+
+# One CRC per catalog row, summed per information_schema table: the fingerprint. The reader
+# sums the same expressions per table while it reads the schema.
+ROW_CRC = {
+    "COLUMNS": "CRC32(CONCAT_WS('|', TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, "
+    "COLUMN_TYPE, IS_NULLABLE, COALESCE(COLUMN_DEFAULT, '~'), COLUMN_KEY, EXTRA))",
+    "STATISTICS": "CRC32(CONCAT_WS('|', TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, NON_UNIQUE, "
+    "SEQ_IN_INDEX, COLUMN_NAME))",
+    "KEY_COLUMN_USAGE": "CRC32(CONCAT_WS('|', TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, "
+    "COLUMN_NAME, COALESCE(REFERENCED_TABLE_NAME, '~'), COALESCE(REFERENCED_COLUMN_NAME, '~')))",
+    "TABLES": "CRC32(CONCAT_WS('|', TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE))",
+}
+
+
+# One row per table; fields joined with U+001F, rows with U+001E (checked when split). Each
+# statement also sums the fingerprint's row CRCs per table (ROW_CRC below), so
+# a full check has the schema's fingerprint without a second pass over the catalog.
+_MY_FS = "'\x1f'"
+_MY_RS = "'\x1e'"
+
+# (Joining information_schema tables makes MariaDB fill one per row of the other: slow.)
+_MY_TABLES = f"""
+SELECT TABLE_NAME, TABLE_TYPE, TABLE_COLLATION, {ROW_CRC["TABLES"]}
+  FROM information_schema.TABLES
+ WHERE TABLE_SCHEMA = %(schema)s
+"""
+
+_MY_COLUMNS = f"""
+SELECT TABLE_NAME, COUNT(*), SUM({ROW_CRC["COLUMNS"]}),
+       GROUP_CONCAT(CONCAT_WS({_MY_FS}, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE,
+                              IFNULL(COLUMN_DEFAULT, 'NULL'), EXTRA,
+                              IFNULL(CHARACTER_SET_NAME, ''), IFNULL(COLLATION_NAME, ''))
+                    ORDER BY ORDINAL_POSITION SEPARATOR {_MY_RS})
+  FROM information_schema.COLUMNS
+ WHERE TABLE_SCHEMA = %(schema)s
+ GROUP BY TABLE_NAME
+"""
+
+_MY_INDEXES = f"""
+SELECT TABLE_NAME, COUNT(*), SUM({ROW_CRC["STATISTICS"]}),
+       GROUP_CONCAT(CONCAT_WS({_MY_FS}, INDEX_NAME, NON_UNIQUE, COLUMN_NAME)
+                    ORDER BY INDEX_NAME, SEQ_IN_INDEX SEPARATOR {_MY_RS})
+  FROM information_schema.STATISTICS
+ WHERE TABLE_SCHEMA = %(schema)s
+ GROUP BY TABLE_NAME
+"""
+
+# Every key column row for the fingerprint; the foreign keys' rows for the shape.
+_MY_FOREIGN_KEYS = f"""
+SELECT TABLE_NAME, COUNT(*), SUM({ROW_CRC["KEY_COLUMN_USAGE"]}),
+       COUNT(REFERENCED_TABLE_NAME),
+       GROUP_CONCAT(CASE WHEN REFERENCED_TABLE_NAME IS NOT NULL THEN
+                      CONCAT_WS({_MY_FS}, CONSTRAINT_NAME, COLUMN_NAME, REFERENCED_TABLE_SCHEMA,
+                                REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME) END
+                    ORDER BY CONSTRAINT_NAME, ORDINAL_POSITION SEPARATOR {_MY_RS})
+  FROM information_schema.KEY_COLUMN_USAGE
+ WHERE TABLE_SCHEMA = %(schema)s
+ GROUP BY TABLE_NAME
+"""
+
+
+class _Unsplittable(Exception):
+    """A catalog value held a separator (or GROUP_CONCAT was cut): use the inspector."""
+
+
+def _my_rows(text: str | bytes, count: int, fields: int) -> list[list[str]]:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    rows = [r.split("\x1f") for r in text.split("\x1e")]
+    if len(rows) != count or any(len(r) != fields for r in rows):
+        raise _Unsplittable
+    return rows
+
+
+def usable(dialect: Any) -> str:
+    """Why the reader cannot read this server ('' when it can)."""
+    if not getattr(dialect, "is_mariadb", False):
+        return "MySQL renders SHOW CREATE TABLE differently from information_schema"
+    if dialect.server_version_info < (10, 2, 7):  # COLUMN_DEFAULT as SHOW CREATE has it
+        return f"MariaDB {dialect.server_version_info} < 10.2.7"
+    if dialect.paramstyle not in ("format", "pyformat"):
+        return f"driver paramstyle {dialect.paramstyle!r}"
+    if ReflectedState is None or not hasattr(dialect, "_tabledef_parser"):
+        return "SQLAlchemy without MySQLDialect._tabledef_parser / ReflectedState"
+    return ""
+
+
+def read_mysql(
+    conn: Connection, schemas: Sequence[str | None], case_sensitive_tables: bool
+) -> tuple[SchemaShape, dict[str, tuple[int, int]]] | None:
+    """MariaDB: four ``information_schema`` statements per schema, one row per table.
+
+    The shape and the fingerprint's (rows, CRC sum) per catalog table; None when the reader
+    cannot run here or a value cannot be split (the caller uses the inspector).
+    """
+    reason = usable(conn.dialect)
+    if reason:
+        logger.debug("schemaguard: MariaDB catalog reader unavailable (%s)", reason)
+        return None
+    return _read_mysql(conn, schemas, case_sensitive_tables)
+
+
+def _read_mysql(
+    conn: Connection, schemas: Sequence[str | None], case_sensitive_tables: bool
+) -> tuple[SchemaShape, dict[str, tuple[int, int]]] | None:
+    assert ReflectedState is not None
+    dialect: Any = conn.dialect
+    parser = dialect._tabledef_parser
+    parsed: dict[str, tuple[str, str | None]] = {}
+
+    def column(definition: str) -> tuple[str, str | None]:
+        """Type text and default of a column line, parsed as SHOW CREATE TABLE's."""
+        found = parsed.get(definition)
+        if found is None:
+            state = ReflectedState()
+            parser._parse_column("  `c` " + definition, state)
+            spec = state.columns[-1] if state.columns else {"type": None, "default": None}
+            type_text = compile_type(spec["type"], dialect) if spec["type"] is not None else ""
+            default = spec.get("default")
+            found = parsed[definition] = (type_text, None if default is None else str(default))
+        return found
+
+    sums = {name: (0, 0) for name in ROW_CRC}
+    tables: dict[TableKey, TableShape] = {}
+    try:
+        for schema in schemas:
+            database = schema or dialect.default_schema_name
+            tables.update(_my_schema(conn, schema, database, column, sums))
+    except _Unsplittable:
+        logger.debug("schemaguard: a catalog value holds the reader's separators; inspector")
+        return None
+    shape = SchemaShape(
+        dialect=dialect.name,
+        tables=tables,
+        schemas=tuple(schemas),
+        case_sensitive_tables=case_sensitive_tables,
+    )
+    return shape, sums
+
+
+def _my_schema(
+    conn: Connection,
+    schema: str | None,
+    database: str,
+    column: Callable[[str], tuple[str, str | None]],
+    sums: dict[str, tuple[int, int]],
+) -> dict[TableKey, TableShape]:
+    params = {"schema": database}
+
+    def add(catalog: str, rows: int, crc: Any) -> None:
+        n, total = sums[catalog]
+        sums[catalog] = (n + int(rows), total + int(crc or 0))
+
+    collations: dict[str, str] = {}
+    listed = conn.exec_driver_sql(_MY_TABLES, params).fetchall()
+    for table, table_type, collation, crc in listed:
+        add("TABLES", 1, crc)
+        if table_type == "BASE TABLE":
+            collations[table] = collation
+    if not listed:
+        return {}  # nothing in the schema: no columns, keys or indexes either
+
+    columns: dict[str, list[ColumnShape]] = {}
+    for table, count, crc, packed in conn.exec_driver_sql(_MY_COLUMNS, params).fetchall():
+        add("COLUMNS", count, crc)
+        if table not in collations:
+            continue  # a view
+        table_collation = collations[table]
+        cols = columns[table] = []
+        for name, type_, nullable, default, extra, charset, collation in _my_rows(packed, count, 7):
+            definition = type_
+            if collation and collation != table_collation:
+                definition += f" CHARACTER SET {charset} COLLATE {collation}"
+            if nullable == "NO":
+                definition += " NOT NULL"
+            if default != "NULL":
+                definition += f" DEFAULT {default}"
+                if extra.lower().startswith("on update "):
+                    definition += " ON UPDATE " + extra[len("on update ") :]
+            type_text, reflected_default = column(definition)
+            cols.append(ColumnShape(name, type_text, nullable != "NO", reflected_default))
+
+    pks: dict[str, tuple[str, ...]] = {}
+    indexes: dict[str, list[IndexShape]] = defaultdict(list)
+    uniques: dict[str, list[IndexShape]] = defaultdict(list)
+    for table, count, crc, packed in conn.exec_driver_sql(_MY_INDEXES, params).fetchall():
+        add("STATISTICS", count, crc)
+        keys: dict[str, tuple[bool, list[str]]] = {}
+        for index, non_unique, col in _my_rows(packed, count, 3):
+            index_entry = keys.get(index)
+            if index_entry is None:
+                index_entry = keys[index] = (non_unique == "0", [])
+            index_entry[1].append(col)
+        for index, (unique, index_cols) in keys.items():
+            if index == "PRIMARY":
+                pks[table] = tuple(index_cols)
+                continue
+            indexes[table].append(IndexShape(index, tuple(index_cols), unique))
+            if unique:
+                uniques[table].append(IndexShape(index, tuple(index_cols), True))
+
+    fks: dict[str, list[ForeignKeyShape]] = defaultdict(list)
+    for table, count, crc, fk_count, packed in conn.exec_driver_sql(
+        _MY_FOREIGN_KEYS, params
+    ).fetchall():
+        add("KEY_COLUMN_USAGE", count, crc)
+        if not fk_count:
+            continue
+        grouped: dict[str, tuple[str, str, list[str], list[str]]] = {}
+        for name, local, ref_schema, ref_table, remote in _my_rows(packed, fk_count, 5):
+            fk_entry = grouped.get(name)
+            if fk_entry is None:
+                fk_entry = grouped[name] = (ref_schema, ref_table, [], [])
+            fk_entry[2].append(local)
+            fk_entry[3].append(remote)
+        for name, (ref_schema, ref_table, local_cols, remote_cols) in sorted(grouped.items()):
+            # SHOW CREATE TABLE qualifies a table in another database only
+            referred_schema = ref_schema if ref_schema != database else schema
+            fks[table].append(
+                ForeignKeyShape(
+                    name, tuple(local_cols), referred_schema, ref_table, tuple(remote_cols)
+                )
+            )
+
+    out: dict[TableKey, TableShape] = {}
+    for table, cols in columns.items():
+        out[(schema, table)] = table_shape(
+            schema,
+            table,
+            cols,
+            pks.get(table, ()),
+            indexes.get(table, ()),
+            sorted(uniques.get(table, ()), key=by_name),
+            fks.get(table, ()),
+        )
+    return out

@@ -1,0 +1,91 @@
+"""Heal sessions: the cross-process lock and the transaction around one bind's heal.
+
+Each dialect module has its own subclass (``SqliteHealSession`` and so on). One lock per
+database (not per schema): the guard's own tables live in the default schema and two apps
+whose models share a schema must never heal it at the same time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from sqlalchemy.engine import Connection
+
+from ..errors import SchemaGuardError
+
+
+class LockTimeout(SchemaGuardError):
+    """Another process held the heal lock longer than ``SCHEMAGUARD_LOCK_TIMEOUT``."""
+
+
+class HealSession:
+    """The lock and transaction around one bind's re-diff and apply."""
+
+    transactional = True
+
+    def __init__(self, conn: Connection, lock_timeout: float, ddl_lock_timeout: float) -> None:
+        self.conn = conn
+        self.lock_timeout = lock_timeout
+        self.ddl_lock_timeout = ddl_lock_timeout
+
+    def begin(self) -> None:
+        """Take the lock (and open the transaction); on failure the caller calls
+        ``rollback`` and ``release``."""
+        raise NotImplementedError
+
+    def run(self, statements: Sequence[object]) -> None:
+        """Run one operation's DDL; on failure undo just this operation and re-raise."""
+        self.attempt(lambda: [self.conn.execute(s) for s in statements])  # type: ignore[call-overload]
+
+    def attempt(self, work: Callable[[], object]) -> None:
+        """Run ``work`` in a SAVEPOINT: on failure only its own changes are undone."""
+        self.conn.exec_driver_sql("SAVEPOINT schemaguard_op")
+        try:
+            work()
+        except Exception:
+            self.conn.exec_driver_sql("ROLLBACK TO SAVEPOINT schemaguard_op")
+            self.conn.exec_driver_sql("RELEASE SAVEPOINT schemaguard_op")
+            raise
+        self.conn.exec_driver_sql("RELEASE SAVEPOINT schemaguard_op")
+
+    def commit(self) -> None:
+        self.conn.exec_driver_sql("COMMIT")
+
+    def rollback(self) -> None:
+        self.conn.exec_driver_sql("ROLLBACK")
+
+    def release(self) -> None:
+        """Give the lock back and restore session settings (after commit or rollback)."""
+
+
+class AutocommitHealSession(HealSession):
+    """No transaction around the heal: each DDL commits itself (MySQL, untested databases).
+
+    Operations are idempotent, so a later start completes an interrupted heal.
+    """
+
+    transactional = False
+
+    def begin(self) -> None:
+        pass
+
+    def attempt(self, work: Callable[[], object]) -> None:
+        work()  # no transaction: each statement stands alone
+
+    def commit(self) -> None:
+        pass
+
+    def rollback(self) -> None:
+        pass
+
+
+def milliseconds(seconds: float) -> int:
+    """A positive whole number of milliseconds (database timeouts take them)."""
+    return max(1, int(seconds * 1000))
+
+
+def lock_held_message(what: str, timeout: float) -> str:
+    return (
+        f"could not get {what} within {timeout:g} s (SCHEMAGUARD_LOCK_TIMEOUT): another "
+        "process is healing this database"
+    )

@@ -1,0 +1,131 @@
+"""The fast path: a check on an unchanged schema costs one fingerprint query.
+
+An in-sync check is remembered with the schema's fingerprint: in the database
+(``schemaguard_state``, heal and strict modes, so every new process profits) or in this
+process's memory (check mode, which never writes). A check whose fingerprint and models hash
+equal a remembered one answers with the remembered items without reflecting.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.schema import CreateTable
+
+from ..dialects import impl_for
+from ..dialects.base import Recorded
+from ..dialects.session import HealSession
+from ..report import Drift
+from .outcomes import bind_name, db_message, dump_items, load_items
+from .owned_tables import state_table
+from .settings import Settings
+from .targets import Target
+
+logger = logging.getLogger("flask_schemaguard")
+
+
+class FastPath:
+    """Remembered in-sync checks, per engine and models hash."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._memory: dict[tuple[str, str], Recorded] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def records_state(self) -> bool:
+        """True when in-sync checks are recorded in the database (heal and strict modes)."""
+        return bool(self.settings.state_table and self.settings.record_state_in_database)
+
+    def lookup(self, conn: Connection, target: Target) -> tuple[str, Recorded | None]:
+        """The schema's fingerprint and the in-sync check remembered for these models
+        (read in the same round trip as the fingerprint where it is in the database)."""
+        impl = impl_for(conn)
+        key = _key(target)
+        with self._lock:
+            remembered = self._memory.get(key)
+        if remembered is not None:
+            return impl.fingerprint(conn, target.schemas), remembered
+        if not self.records_state:
+            return impl.fingerprint(conn, target.schemas), None
+        assert self.settings.state_table
+        fp, recorded = impl.fingerprint_and_state(
+            conn, target.schemas, self.settings.state_table, target.models_hash
+        )
+        if recorded is not None and recorded[0] == fp:
+            with self._lock:  # later checks of this process: fingerprint only
+                self._memory[key] = recorded
+        return fp, recorded
+
+    def remember(self, target: Target, fp: str | None, items: list[Drift]) -> None:
+        """Keep an in-sync check in memory (check mode)."""
+        if fp is None:
+            return
+        with self._lock:
+            self._memory[_key(target)] = (fp, dump_items(items))
+
+    def recorded_in_lock(self, conn: Connection, target: Target) -> tuple[list[Drift], str] | None:
+        """The recorded in-sync report, if the schema has not changed since it was recorded.
+
+        ``has_table`` first: inside the heal transaction a failing statement would abort it.
+        """
+        if not self.records_state:
+            return None
+        assert self.settings.state_table
+        if not sa.inspect(conn).has_table(self.settings.state_table):
+            return None
+        fp, recorded = impl_for(conn).fingerprint_and_state(
+            conn, target.schemas, self.settings.state_table, target.models_hash
+        )
+        return (load_items(recorded[1]), fp) if recorded and recorded[0] == fp else None
+
+    def record(self, session: HealSession, target: Target, items: list[Drift]) -> str | None:
+        """Record an in-sync check in the database; a failure (say a read-only database user)
+        only costs later starts their fast path, so it is logged, not raised."""
+        assert self.settings.state_table
+        table = state_table(self.settings.state_table)
+        conn = session.conn
+        recorded: list[str] = []
+
+        def write() -> None:
+            if not sa.inspect(conn).has_table(table.name):
+                conn.execute(CreateTable(table))
+            fp = impl_for(conn).fingerprint(conn, target.schemas)
+            conn.execute(table.delete().where(table.c.models_hash == target.models_hash))
+            conn.execute(
+                table.insert().values(
+                    models_hash=target.models_hash,
+                    fingerprint=fp,
+                    items=dump_items(items),
+                    checked_at=utcnow(),
+                )
+            )
+            recorded.append(fp)
+
+        try:
+            session.attempt(write)
+        except sa.exc.DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise
+            logger.warning(
+                "schemaguard: could not record the schema state in %s on %s (%s); every start "
+                "will check the whole schema",
+                table.name,
+                bind_name(target),
+                db_message(target, exc),
+            )
+            return None
+        return recorded[0]
+
+
+def _key(target: Target) -> tuple[str, str]:
+    return (f"{id(target.engine)}:{target.bind}", target.models_hash)
+
+
+def utcnow() -> datetime:
+    """Now in UTC, naive (as the guard's DateTime columns store it)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
