@@ -20,12 +20,15 @@ from sqlalchemy.schema import AddConstraint, ExecutableDDLElement
 
 from ..report import LockLevel, OperationKind
 from ..shape import ColumnShape, SchemaShape, TableShape
-from .ddl import AddColumn
+from .ddl import AddColumn, ForeignKeyStyle
 from .driver_errors import SchemaError, driver_error, first_line
 from .inspector import reflect_with_inspector
 from .session import AutocommitHealSession, HealSession
 from .types import Families, types_match
 from .urls import masked_url
+
+Schemas = Sequence[str | None]
+"""The schemas one bind's models live in (None: the connection's default schema)."""
 
 Recorded = tuple[str, str]
 """A state row: the fingerprint recorded with an in-sync check, and that check's items (JSON)."""
@@ -44,6 +47,10 @@ class DialectImpl:
     compatible_families: ClassVar[Families] = frozenset()
     #: VARCHAR(n) lengths are enforced, so a different n is type drift.
     enforces_string_length: ClassVar[bool] = True
+    #: The lock and transaction a heal runs in (generic: neither).
+    session_class: ClassVar[type[HealSession]] = AutocommitHealSession
+    #: How ``ADD COLUMN`` writes the new column's foreign key (None: its own statement).
+    foreign_key_style: ClassVar[ForeignKeyStyle] = None
 
     # -- identifiers ---------------------------------------------------------------------
     def fold(self, name: str) -> str:
@@ -81,11 +88,7 @@ class DialectImpl:
         return self.reflect(conn, schemas), fp
 
     def fingerprint_and_state(
-        self,
-        conn: Connection,
-        schemas: Sequence[str | None],
-        state_table: str,
-        models_hash: str,
+        self, conn: Connection, schemas: Schemas, state_table: str, models_hash: str
     ) -> tuple[str, Recorded | None]:
         """The fingerprint and the state row recorded for ``models_hash``.
 
@@ -110,17 +113,17 @@ class DialectImpl:
 
     # -- heal ----------------------------------------------------------------------------
     def heal_session(
-        self, conn: Connection, lock_timeout: float, ddl_lock_timeout: float
+        self, conn: Connection, lock_timeout: float, ddl_timeout: float
     ) -> HealSession:
-        """The lock and transaction a heal runs in (generic: neither)."""
-        return AutocommitHealSession(conn, lock_timeout, ddl_lock_timeout)
+        """The lock and transaction one bind's heal runs in."""
+        return self.session_class(conn, lock_timeout, ddl_timeout)
 
-    def add_column_ddl(
-        self, table: sa.Table, column: sa.Column[Any]
-    ) -> list[ExecutableDDLElement]:
-        """``ADD COLUMN``, then its single-column foreign key as its own statement."""
+    def add_column_ddl(self, table: sa.Table, column: sa.Column[Any]) -> list[ExecutableDDLElement]:
+        """``ADD COLUMN`` with its single-column foreign key (see ``foreign_key_style``)."""
         fk = single_column_foreign_key(column)
-        return [AddColumn(table, column)] + ([AddConstraint(fk)] if fk is not None else [])
+        if self.foreign_key_style is not None or fk is None:
+            return [AddColumn(table, column, fk, self.foreign_key_style)]
+        return [AddColumn(table, column), AddConstraint(fk)]
 
     def create_type_ddl(
         self, columns: Iterable[sa.Column[Any]], existing: set[tuple[str | None, str]]

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from ..shape import ColumnShape, ForeignKeyShape, IndexShape, SchemaShape, TableKey, TableShape
-from .catalog import by_name, table_shape
+from .catalog import by_name, step_aside, table_shape
 from .types import compile_type
 
 logger = logging.getLogger("flask_schemaguard")
@@ -124,7 +124,7 @@ def read_mysql(
     """
     reason = usable(conn.dialect)
     if reason:
-        logger.debug("schemaguard: MariaDB catalog reader unavailable (%s)", reason)
+        step_aside("MariaDB", reason)
         return None
     return _read_mysql(conn, schemas, case_sensitive_tables)
 
