@@ -14,9 +14,10 @@ from flask import Flask, current_app, has_app_context
 from sqlalchemy.engine import Engine
 
 from . import orm_refresh
+from .alembic import register_with_flask_migrate
 from .cli import schemaguard_cli
 from .config import DEFAULTS, STATE_TABLE, Config, load_config
-from .engine.runner import Runner
+from .engine.runner import Binds, Runner
 from .engine.settings import Settings
 from .engine.targets import TargetSource, TargetSpec, flask_sqlalchemy_specs, metadata_specs
 from .errors import SchemaDriftError, SchemaGuardError
@@ -94,9 +95,11 @@ class SchemaGuard:
             state_table=STATE_TABLE,
             record_state_in_database=config.mode in ("heal", "strict"),
             migrations_dir=self._migrations_dir(app, config),
+            audit_retention_days=config.audit_retention_days,
         )
         state = GuardState(guard=self, config=config, runner=Runner(source, settings))
         app.extensions["schemaguard"] = state
+        register_with_flask_migrate(app)  # autogenerate leaves the guard's tables alone
 
         if config.mode != "off" and config.error_handlers:
             register_error_handlers(app)
@@ -258,20 +261,25 @@ class SchemaGuard:
             self._after_check(app, state, report)
         return report
 
-    def plan(self, app: Flask | None = None) -> list[Operation]:
-        """The operations a heal would run now (read-only)."""
+    def plan(self, app: Flask | None = None, *, binds: Binds = None) -> list[Operation]:
+        """The operations a heal would run now (read-only); ``binds`` limits it to some."""
         app = self._app(app)
         with app.app_context():
-            return state_of(app).runner.plan()
+            return state_of(app).runner.plan(binds)
 
-    def heal(self, dry_run: bool = False, app: Flask | None = None) -> HealResult:
-        """Heal safe drift now (in any mode but ``off``) and refresh the ORM."""
+    def heal(
+        self, dry_run: bool = False, app: Flask | None = None, *, binds: Binds = None
+    ) -> HealResult:
+        """Heal safe drift now (in any mode but ``off``) and refresh the ORM.
+
+        ``binds``: the bind names to heal (None in it for the default bind); default all.
+        """
         app = self._app(app)
         state = state_of(app)
         if state.config.mode == "off":
             raise SchemaGuardError("SCHEMAGUARD_MODE='off': healing is switched off for this app")
         with app.app_context():
-            result = state.runner.heal(dry_run=dry_run)
+            result = state.runner.heal(dry_run=dry_run, binds=binds)
             if not dry_run:
                 self._after_heal(app, state, result)
         return result

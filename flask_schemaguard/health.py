@@ -68,17 +68,25 @@ def _components(report: DriftReport, when: str) -> list[dict[str, Any]]:
     for database in report.databases:
         items = [i for i in report.items if i.bind == database.bind]
         sub = DriftReport(tuple(items), (database,))
-        components.append(
-            {
-                "componentId": database.bind or "default",
-                "componentType": database.dialect,
-                "status": health_status(sub),
-                "observedValue": sum(1 for i in items if i.severity is not Severity.INFO),
-                "observedUnit": "drift items",
-                "time": when,
-            }
-        )
+        component: dict[str, Any] = {
+            "componentId": database.bind or "default",
+            "componentType": database.dialect,
+            "status": health_status(sub),
+        }
+        if database.reachable:
+            drift = [
+                i for i in items if i.severity is not Severity.INFO and i.kind not in _NOT_DRIFT
+            ]
+            component.update(observedValue=len(drift), observedUnit="drift items")
+        else:  # no check ran: no count to observe, the reason instead
+            component["output"] = f"database unreachable: {database.error}"
+        component["time"] = when
+        components.append(component)
     return components
+
+
+#: Items that say a check could not run (or heal), not that the schema drifted.
+_NOT_DRIFT = (DriftKind.DATABASE_UNREACHABLE, DriftKind.LOCK_TIMEOUT)
 
 
 def _authorized(token: str | None) -> bool:

@@ -74,6 +74,10 @@ def diff(
     return items
 
 
+def _named(name: str | None) -> str:
+    return f"'{name}' " if name else ""
+
+
 def _qual(schema: str | None, name: str) -> str:
     return f"{schema}.{name}" if schema else name
 
@@ -241,7 +245,7 @@ def _diff_table(
                 fk.name,
                 Severity.WARNING,
                 False,
-                f"Foreign key '{qual}' ({', '.join(fk.columns)}) -> "
+                f"Foreign key {_named(fk.name)}on '{qual}' ({', '.join(fk.columns)}) -> "
                 f"{fk.referred_table} ({', '.join(fk.referred_columns)}) does not exist in the "
                 "database.",
                 impl.missing_foreign_key_hint(),
