@@ -96,6 +96,25 @@ def chrome(
         shutil.rmtree(profile, ignore_errors=True)
 
 
+def emulate(driver: Any, width: int, height: int, *, mobile: bool) -> None:
+    """Lay pages out as on a device of this size (headless windows are at least 500 wide)."""
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
+    )
+
+
+def evaluate(driver: Any, expression: str) -> Any:
+    """The value of a JavaScript expression, through the DevTools protocol (so it works with
+    the page's JavaScript off)."""
+    result = driver.execute_cdp_cmd(
+        "Runtime.evaluate", {"expression": expression, "returnByValue": True}
+    )["result"]
+    if "value" not in result:
+        raise RuntimeError(f"cannot evaluate {expression!r}: {result}")
+    return result["value"]
+
+
 def screenshot(driver: Any, path: Path | str) -> Path:
     """The whole page (not only the window) as a PNG at ``path``."""
     metrics = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})

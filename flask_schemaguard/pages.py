@@ -19,11 +19,13 @@ the guard from the app's own origin.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jinja2
 from flask import Response, request, url_for
+from markupsafe import Markup, escape
 
 from .access import prefers_html, viewer
 from .csrf import FIELD, csrf_token
@@ -61,6 +63,17 @@ SECURITY_HEADERS = {
 
 _NOT_DRIFT = (DriftKind.PENDING_MIGRATIONS, DriftKind.DATABASE_UNREACHABLE, DriftKind.LOCK_TIMEOUT)
 
+_BREAK_AFTER = re.compile(r"([./])")
+_BREAK_PROSE = re.compile(r"([./_])")
+
+
+def breakable(value: object, *, prose: bool = False) -> Markup:
+    """Escaped text that may wrap after ``.`` and ``/`` (qualified names, paths); in
+    ``prose`` after ``_`` too, so one long identifier in a sentence cannot widen a table."""
+    pattern = _BREAK_PROSE if prose else _BREAK_AFTER
+    return Markup(pattern.sub(r"\1<wbr>", str(escape(value))))
+
+
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("flask_schemaguard", "templates"),
     autoescape=True,
@@ -68,6 +81,7 @@ _env = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_env.filters["breakable"] = breakable
 
 
 def drift_page(problem: Mapping[str, Any]) -> Response | None:

@@ -30,7 +30,7 @@ from flask_schemaguard import Drift, DriftKind, DriftReport, SchemaGuard, Severi
 from flask_schemaguard.csrf import csrf_token
 from flask_schemaguard.dialects import display_url
 from flask_schemaguard.engine.planner import ALL_OPERATIONS
-from flask_schemaguard.pages import LOCKS, commands
+from flask_schemaguard.pages import LOCKS, breakable, commands
 
 __all__ = ["make_example"]  # the fixture, imported for the tests below
 
@@ -130,11 +130,11 @@ def test_drift_page_in_debug(make_example: MakeApp) -> None:
     assert "script" not in text.lower()
     assert "<h1>Database schema out of date</h1>" in text
     assert f"<code>GET {FAILING_PAGE}</code>" in text
-    assert f'<code class="url">{url}</code>' in text  # masked; SQLite's absolute path
+    assert f'<code class="url">{breakable(url)}</code>' in text  # masked; SQLite's path
     assert drift_rows(text) == SEED_ROWS
     assert f"The plan: {len(plan)} operations" in text
     for op in plan:
-        assert f"<code>{op.describe()}</code>" in text
+        assert f"<code>{breakable(op.describe())}</code>" in text
         assert LOCKS[op.lock.value][0] in text
         assert op.sql.splitlines()[0].replace("'", "&#39;") in text
     assert "FROM step_execution_logs" in text  # the failing statement, in debug
@@ -151,7 +151,7 @@ def test_drift_page_with_the_token_shows_only_what_the_json_does(
     text = response.get_data(as_text=True)
     assert response.status_code == 503 and response.mimetype == "text/html"
     assert drift_rows(text) == SEED_ROWS
-    assert "<code>create_table step_execution_logs</code>" in text
+    assert f"<code>{breakable('create_table step_execution_logs')}</code>" in text
     assert "Heal now" in text
     csrf_of(text)
     url = sa.make_url(db_url)
@@ -261,7 +261,8 @@ def test_health_page(make_example: MakeApp, db_kind: str) -> None:
     assert "No drift: the database matches the models." in text
     applied = len(rel.audit_rows(str(app.config["SQLALCHEMY_DATABASE_URI"])))
     assert f"{applied} applied,\n0 failed." in text
-    assert "<code>create_table</code>" in text and ">step_execution_logs</td>" in text
+    assert f"<code>{breakable('create_table')}</code>" in text
+    assert f">{breakable('step_execution_logs')}</td>" in text
     assert client.get(HEALTH).json["status"] == "pass"  # the JSON agrees at once
 
 
@@ -273,7 +274,7 @@ def test_health_page_with_the_token(make_example: MakeApp) -> None:
     text = response.get_data(as_text=True)
     assert response.status_code == 200 and response.mimetype == "text/html"
     assert '<h2 id="history-heading">Recent history</h2>' in text
-    assert "<code>create_table</code>" in text
+    assert f"<code>{breakable('create_table')}</code>" in text
     assert "Process" not in text and 'class="url"' not in text and "sqlite:" not in text
 
 

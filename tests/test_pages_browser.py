@@ -190,32 +190,26 @@ def test_a_form_on_another_origin_cannot_heal(
     assert not in_sync(app) and rel.audit_rows(db_url) == []
 
 
+#: Overflow of the page and of each scrolling region: [[scrollWidth, clientWidth], ...].
+OVERFLOW = (
+    "[[document.documentElement.scrollWidth, window.innerWidth]].concat("
+    "Array.from(document.querySelectorAll('.scroll')).map(e => [e.scrollWidth, e.clientWidth]))"
+)
+
+
 @fa.SQLITE_ONLY
-def test_pages_fit_a_phone(make_example: MakeApp) -> None:
+def test_pages_fit_a_phone_and_a_tablet(make_example: MakeApp) -> None:
     require_browser()
     app = make_example(DEBUG=True)
-    with browser.serve(app) as base, browser.chrome(width=390, height=844) as driver:
-        for path, title in ((FAILING_PAGE, "Database schema"), (HEALTH, "Schema health")):
-            driver.get(base + path)
-            wait_for_title(driver, title)
-            width = driver.execute_cdp_cmd(
-                "Runtime.evaluate",
-                {
-                    "expression": "[document.documentElement.scrollWidth, window.innerWidth]",
-                    "returnByValue": True,
-                },
-            )
-            scroll_width, inner = _pair(width)
-            assert scroll_width <= inner, (path, scroll_width, inner)
-            button = driver.find_elements(by("TAG_NAME"), "button")
-            if button:
-                assert button[0].size["height"] >= 40  # a finger-sized target
-
-
-def _pair(result: dict[str, Any]) -> tuple[int, int]:
-    """``[a, b]`` evaluated through the DevTools protocol (works with JavaScript off)."""
-    value = result["result"]
-    if "value" in value:
-        a, b = value["value"]
-        return int(a), int(b)
-    raise AssertionError(f"cannot evaluate: {value}")
+    with browser.serve(app) as base, browser.chrome() as driver:
+        for width, mobile in ((320, True), (390, True), (700, False), (961, False), (1300, False)):
+            browser.emulate(driver, width, 844, mobile=mobile)
+            for path, title in ((FAILING_PAGE, "Database schema"), (HEALTH, "Schema health")):
+                driver.get(base + path)
+                wait_for_title(driver, title)
+                sizes = browser.evaluate(driver, OVERFLOW)
+                assert sizes[0][1] == width
+                assert all(scroll <= client for scroll, client in sizes), (width, path, sizes)
+                button = driver.find_elements(by("TAG_NAME"), "button")
+                if button:
+                    assert button[0].size["height"] >= 40  # a finger-sized target
