@@ -26,7 +26,7 @@ from example_apps import BROWSER_ACCEPT, FAILING_PAGE, MakeApp, csrf_of, in_sync
 from flask import Flask
 from markupsafe import escape
 
-from flask_schemaguard import Drift, DriftKind, DriftReport, SchemaGuard, Severity
+from flask_schemaguard import Drift, DriftKind, DriftReport, SchemaGuard, Severity, pages
 from flask_schemaguard.csrf import csrf_token
 from flask_schemaguard.dialects import display_url
 from flask_schemaguard.engine.planner import ALL_OPERATIONS
@@ -140,6 +140,7 @@ def test_drift_page_in_debug(make_example: MakeApp) -> None:
     assert "FROM step_execution_logs" in text  # the failing statement, in debug
     assert 'action="/_schemaguard/heal"' in text and 'name="next" value="/sessions/1"' in text
     csrf_of(text)
+    headings_in_order(text)
 
 
 def test_drift_page_with_the_token_shows_only_what_the_json_does(
@@ -240,6 +241,35 @@ def test_the_stylesheet_is_served_by_the_app(make_example: MakeApp) -> None:
     response.close()
 
 
+def headings_in_order(text: str) -> None:
+    """One h1, and no heading level skipped (what a screen reader's outline needs)."""
+    levels = [int(n) for n in re.findall(r"<h([1-6])[ >]", text)]
+    assert levels[0] == 1 and levels.count(1) == 1, levels
+    assert all(b <= a + 1 for a, b in zip(levels, levels[1:], strict=False)), levels
+
+
+def _luminance(colour: str) -> float:
+    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def test_contrast_is_wcag_aaa_in_both_colour_schemes() -> None:
+    css = (Path(pages.__file__).parent / "static" / "schemaguard.css").read_text()
+    light, dark = css.split("@media (prefers-color-scheme: dark)", 1)
+    pairs = [
+        ("text", "bg"), ("muted", "bg"), ("muted", "panel"), ("error", "error-bg"),
+        ("warning", "warning-bg"), ("warning", "bg"), ("ok", "ok-bg"), ("ok", "bg"),
+        ("info", "info-bg"), ("accent", "bg"),
+    ]  # fmt: skip
+    for scheme in (light, dark.split("}", 2)[0] + "}"):
+        colours = dict(re.findall(r"--([\w-]+): (#[0-9a-f]{6});", scheme))
+        for fg, bg in pairs:
+            a, b = sorted((_luminance(colours[fg]), _luminance(colours[bg])), reverse=True)
+            assert (a + 0.05) / (b + 0.05) >= 7, (fg, bg)
+    assert "color: #fff; background: #0b4fb3;" in css  # the button: 7.5:1
+
+
 # -- the health page --------------------------------------------------------------------------
 def test_health_page(make_example: MakeApp, db_kind: str) -> None:
     app = make_example(DEBUG=True)
@@ -251,6 +281,7 @@ def test_health_page(make_example: MakeApp, db_kind: str) -> None:
     assert f"Bind <code>default</code> ({db_kind})" in text
     assert drift_rows(text) == SEED_ROWS
     assert "The guard has not changed this database yet." in text
+    headings_in_order(text)
     done = client.post(
         HEAL, data={"csrf_token": csrf_of(text), "next": HEALTH}, headers=html(Origin=ORIGIN)
     )
