@@ -15,7 +15,8 @@ from flask import current_app, request
 
 from .state import GuardState
 
-FIELD = "csrf_token"
+#: Not Flask-WTF's ``csrf_token``: an app using it keeps its own field to itself.
+FIELD = "schemaguard_csrf"
 _LABEL = b"flask-schemaguard: heal now"
 
 

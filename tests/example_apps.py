@@ -67,7 +67,7 @@ def require_browser() -> None:
 
 
 def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([0-9a-f]+)"', html)
+    found = re.search(r'name="schemaguard_csrf" value="([0-9a-f]+)"', html)
     assert found, html
     return found.group(1)
 

@@ -183,7 +183,7 @@ def test_a_failing_post_is_not_replayed(make_example: MakeApp) -> None:
     assert 'name="next"' not in text
     done = client.post(
         HEAL,
-        data={"csrf_token": csrf_of(text), "retry": "POST /api/sessions/1/run-next-step"},
+        data={"schemaguard_csrf": csrf_of(text), "retry": "POST /api/sessions/1/run-next-step"},
         headers=html(Origin=ORIGIN),
     )
     body = done.get_data(as_text=True)
@@ -283,7 +283,7 @@ def test_health_page(make_example: MakeApp, db_kind: str) -> None:
     assert "The guard has not changed this database yet." in text
     headings_in_order(text)
     done = client.post(
-        HEAL, data={"csrf_token": csrf_of(text), "next": HEALTH}, headers=html(Origin=ORIGIN)
+        HEAL, data={"schemaguard_csrf": csrf_of(text), "next": HEALTH}, headers=html(Origin=ORIGIN)
     )
     assert done.status_code == 303 and done.headers["Location"] == HEALTH
     after = client.get(HEALTH, headers=html())
@@ -330,7 +330,7 @@ def test_heal_post_refused(make_example: MakeApp, db_url: str, case: str) -> Non
     headers, token = REFUSALS[case]
     data = {"next": FAILING_PAGE}
     if token is not None:
-        data["csrf_token"] = valid if token == "valid" else token
+        data["schemaguard_csrf"] = valid if token == "valid" else token
     response = client.post(HEAL, data=data, headers=html(**headers))
     assert response.status_code == 403 and response.mimetype == "text/html"
     assert "Heal refused" in response.get_data(as_text=True)
@@ -344,7 +344,7 @@ def test_heal_post_needs_debug_or_the_token(make_example: MakeApp, db_url: str) 
     client = app.test_client()
     bearer = {"Authorization": f"Bearer {TOKEN}"}
     token = csrf_of(client.get(FAILING_PAGE, headers=html(**bearer)).get_data(as_text=True))
-    data = {"csrf_token": token, "next": FAILING_PAGE}
+    data = {"schemaguard_csrf": token, "next": FAILING_PAGE}
     for headers in ({}, {"Authorization": "Bearer nope"}):
         assert (
             client.post(HEAL, data=data, headers={"Origin": ORIGIN, **headers}).status_code == 404
@@ -362,7 +362,7 @@ def test_heal_post_same_origin_by_referer(make_example: MakeApp) -> None:
     token = csrf_of(client.get(FAILING_PAGE, headers=html()).get_data(as_text=True))
     done = client.post(
         HEAL,
-        data={"csrf_token": token, "next": FAILING_PAGE},
+        data={"schemaguard_csrf": token, "next": FAILING_PAGE},
         headers={"Referer": f"{ORIGIN}{FAILING_PAGE}"},
     )
     assert done.status_code == 303 and in_sync(app)
@@ -378,7 +378,7 @@ def test_heal_post_goes_back_only_to_this_site(make_example: MakeApp, next_url: 
     client = app.test_client()
     token = csrf_of(client.get(FAILING_PAGE, headers=html()).get_data(as_text=True))
     done = client.post(
-        HEAL, data={"csrf_token": token, "next": next_url}, headers=html(Origin=ORIGIN)
+        HEAL, data={"schemaguard_csrf": token, "next": next_url}, headers=html(Origin=ORIGIN)
     )
     assert done.status_code == 200 and "Location" not in done.headers
     assert "<h1>Healed</h1>" in done.get_data(as_text=True)
@@ -393,7 +393,7 @@ def test_failed_heal_shows_what_failed_and_why(db_url: str, tmp_path: Path) -> N
         client = app.test_client()
         token = csrf_of(client.get("/logs", headers=html()).get_data(as_text=True))
         done = client.post(
-            HEAL, data={"csrf_token": token, "next": "/logs"}, headers=html(Origin=ORIGIN)
+            HEAL, data={"schemaguard_csrf": token, "next": "/logs"}, headers=html(Origin=ORIGIN)
         )
         text = done.get_data(as_text=True)
         assert done.status_code == 503 and "The heal did not fix everything" in text
@@ -409,7 +409,7 @@ def test_failed_heal_shows_what_failed_and_why(db_url: str, tmp_path: Path) -> N
         fa.execute(db_url, "INSERT INTO runs (id, name) VALUES (3, 'other')")
         bearer = {"Authorization": f"Bearer {TOKEN}"}
         again = client.post(
-            HEAL, data={"csrf_token": token}, headers=html(Origin=ORIGIN, **bearer)
+            HEAL, data={"schemaguard_csrf": token}, headers=html(Origin=ORIGIN, **bearer)
         ).get_data(as_text=True)
         failed = re.search(r'<ul class="failed">(.*?)</ul>', again, flags=re.S)
         assert failed and "see the server log" in failed.group(1)
@@ -500,7 +500,9 @@ def _pages(app: Flask, headers: dict[str, str]) -> list[str]:
     assert drift.mimetype == health.mimetype == "text/html"
     token = csrf_of(drift.get_data(as_text=True))
     healed = client.post(
-        HEAL, data={"csrf_token": token, "next": HEALTH}, headers=html(Origin=ORIGIN, **headers)
+        HEAL,
+        data={"schemaguard_csrf": token, "next": HEALTH},
+        headers=html(Origin=ORIGIN, **headers),
     )
     assert healed.status_code == 303
     after = client.get(HEALTH, headers=html(**headers))

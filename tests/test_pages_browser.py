@@ -164,7 +164,7 @@ def test_production_browser_gets_the_json(make_example: MakeApp, chrome: Any) ->
 
 ATTACKER_PAGE = """<!doctype html><html lang="en"><head><title>Win a prize</title></head><body>
 <form method="post" action="{action}">
-<input type="hidden" name="csrf_token" value="{token}">
+<input type="hidden" name="schemaguard_csrf" value="{token}">
 <input type="hidden" name="next" value="/sessions/1">
 <button type="submit">Claim</button></form></body></html>"""
 
@@ -176,7 +176,7 @@ def test_a_form_on_another_origin_cannot_heal(
     app = make_example(DEBUG=True)
     with browser.serve(app) as base:
         chrome.get(base + FAILING_PAGE)
-        token = chrome.find_element(by("NAME"), "csrf_token").get_attribute("value")
+        token = chrome.find_element(by("NAME"), "schemaguard_csrf").get_attribute("value")
         attacker = Flask("attacker")
         page = ATTACKER_PAGE.format(action=base + "/_schemaguard/heal", token=token)
         attacker.add_url_rule("/", "index", lambda: page)
