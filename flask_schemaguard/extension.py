@@ -23,6 +23,7 @@ from .engine.targets import TargetSource, TargetSpec, flask_sqlalchemy_specs, me
 from .errors import SchemaDriftError, SchemaGuardError
 from .handlers import register_error_handlers
 from .health import register_health
+from .page_routes import register_pages
 from .report import DriftKind, DriftReport, HealResult, Operation, Severity
 from .signals import drift_detected, heal_failed, schema_healed
 from .state import ConfigErrorState, GuardState, get_state, state_of
@@ -105,6 +106,8 @@ class SchemaGuard:
             register_error_handlers(app)
         if config.mode != "off" and config.health_url:
             register_health(app, config.health_url)
+        if config.mode != "off" and (config.error_handlers or config.health_url):
+            register_pages(app)
         app.cli.add_command(schemaguard_cli, name="schemaguard")
 
         if config.mode == "off" or config.run_on == "manual" or _running_skipped_command():

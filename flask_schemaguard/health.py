@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 import threading
 import time
@@ -10,9 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app
 
+from .access import token_authorized
 from .dialects import display_url
+from .pages import health_page
 from .report import DatabaseInfo, Drift, DriftKind, DriftReport, Severity
 from .state import GuardState, get_state
 
@@ -42,8 +43,11 @@ def health_view() -> Response:
         "status": status,
         "checks": {"schema:drift": _components(report, when)},
     }
-    if current_app.debug or _authorized(state.config.health_token):
+    if current_app.debug or token_authorized(state.config.health_token):
         body["details"] = [i.to_dict() for i in report.items]
+    page = health_page(state, report, body)  # a person's browser, in debug or with the token
+    if page is not None:
+        return page
     response = Response(
         json.dumps(body),
         status=503 if status == "fail" else 200,
@@ -87,16 +91,6 @@ def _components(report: DriftReport, when: str) -> list[dict[str, Any]]:
 
 #: Items that say a check could not run (or heal), not that the schema drifted.
 _NOT_DRIFT = (DriftKind.DATABASE_UNREACHABLE, DriftKind.LOCK_TIMEOUT)
-
-
-def _authorized(token: str | None) -> bool:
-    if token is None:
-        return False
-    header = request.headers.get("Authorization", "")
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer":
-        given = ""
-    return hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 def _current_report(state: GuardState) -> tuple[DriftReport, str]:

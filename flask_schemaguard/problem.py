@@ -1,4 +1,7 @@
-"""Build the RFC 9457 problem response for a schema error, with CORS headers."""
+"""Build the RFC 9457 problem response for a schema error, with CORS headers.
+
+A person's browser in debug mode (or with the health token) gets the drift page instead.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from flask import Response, current_app, request
+
+from .pages import drift_page
 
 PROBLEM_TYPE = "urn:schemaguard:schema-drift"
 
@@ -34,7 +39,8 @@ def problem_response(
     }
     if sql is not None and current_app.debug:
         body["sql"] = sql
-    response = Response(json.dumps(body), status=503, mimetype="application/problem+json")
+    page = drift_page(body)  # a person's browser, in debug or with the health token
+    response = page or Response(json.dumps(body), status=503, mimetype="application/problem+json")
     response.headers["Cache-Control"] = "no-store"
     if healed:
         response.headers["Retry-After"] = "0"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,8 @@ class GuardState:
     health_cache: Any = None
     health_probe: Any = None
     health_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Signs the pages' CSRF token when the app has no health token and no secret key.
+    page_secret: str = field(default_factory=lambda: secrets.token_hex(32))
 
     @property
     def targets(self) -> list[Target]:
