@@ -21,6 +21,7 @@ from flask import Flask
 
 from flask_schemaguard import SchemaGuard, SchemaGuardError
 from flask_schemaguard.alembic import include_name, include_object
+from flask_schemaguard.engine.owned_tables import audit_table
 
 
 @pytest.fixture(autouse=True)
@@ -140,7 +141,7 @@ def test_retention_prunes_old_audit_rows_at_each_heal(db_url: str, tmp_path: Pat
     old = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(days=100)
     engine = sa.create_engine(db_url)
     with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE schemaguard_events SET created_at = :old"), {"old": old})
+        conn.execute(audit_table("schemaguard_events").update().values(created_at=old))
         conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN extra INTEGER")  # a new fingerprint
         conn.exec_driver_sql("DROP TABLE step_execution_logs")  # something to heal again
     engine.dispose()

@@ -5,6 +5,7 @@ own ``_reflect_type``, so the result equals ``Inspector.get_multi_*``'s."""
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -68,8 +69,12 @@ def _type_reader(dialect: Any, conn: Connection) -> Callable[[_PgTypeKey], Any]:
         ((e["name"],) if e["visible"] else (e["schema"], e["name"])): e
         for e in dialect._load_enums(conn, schema="*")
     }
+    # 2.0.45 added a required ``collation`` argument (2.0.29-2.0.44 have none)
+    takes_collation = "collation" in inspect.signature(dialect._reflect_type).parameters
 
     def reflect_20(key: _PgTypeKey) -> Any:
+        if takes_collation:
+            return dialect._reflect_type(key[0], domains, enums, "column", key[1])
         return dialect._reflect_type(key[0], domains, enums, type_description="column")
 
     return reflect_20
