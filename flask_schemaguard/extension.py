@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
 from sqlalchemy.engine import Engine
 
-from . import orm_refresh
+from . import orm_degrade, orm_refresh
 from .alembic import register_with_flask_migrate
 from .cli import schemaguard_cli
 from .config import DEFAULTS, STATE_TABLE, Config, load_config
@@ -102,6 +102,8 @@ class SchemaGuard:
         app.extensions["schemaguard"] = state
         register_with_flask_migrate(app)  # autogenerate leaves the guard's tables alone
 
+        if config.mode != "off" and config.degrade_missing_columns:
+            orm_degrade.install()  # before any request: every mapper change is then gated
         if config.mode != "off" and config.error_handlers:
             register_error_handlers(app)
         if config.mode != "off" and config.health_url:
