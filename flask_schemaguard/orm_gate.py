@@ -3,10 +3,13 @@
 Readers are ORM statement executions (compile and execute, through ``do_orm_execute``) and
 flushes (from ``before_flush`` until the flush ends); they run together. A writer, the
 degrading or restoring of columns, runs alone: it waits until no reader is inside and new
-readers wait for it, so no flush or statement compile ever sees a mapper half changed.
+transactions wait for it, so no flush or statement compile ever sees a mapper half changed.
 
 - Reentrant: a thread already inside (a lazy load during a flush, an autoflush during a
   query) never waits.
+- Only a session's first statement waits for a writer: a session inside a transaction may
+  hold database locks that a reader the writer waits for is waiting on, so it goes on (its
+  transaction ends, the locks go, the writer gets its turn) rather than deadlock.
 - A writer never waits for its own thread, and waits for the others at most ``timeout``
   seconds; then it gives up (nothing is changed, the next check retries), so a query stuck
   on a database lock delays the app at most that long.
@@ -60,15 +63,20 @@ class Gate:
         self._writers_waiting = 0
 
     # -- readers -------------------------------------------------------------------------
-    def _enter(self) -> _Hold:
-        """Called with the condition held: this thread's hold, waiting for writers first."""
+    def _enter(self, session: orm.Session) -> _Hold:
+        """Called with the condition held: this thread's hold, waiting for writers first
+        unless this thread is inside already or ``session`` is inside a transaction."""
         me = threading.get_ident()
         hold = self._holds.get(me)
         if hold is None or not hold.active():
-            while self._writing or self._writers_waiting:
-                self._cond.wait()
-            if hold is None:
-                hold = self._holds[me] = _Hold()
+            if session.in_transaction():  # goes on, but never during the change itself
+                while self._writing:
+                    self._cond.wait()
+            else:
+                while self._writing or self._writers_waiting:
+                    self._cond.wait()
+        if hold is None:
+            hold = self._holds[me] = _Hold()
         return hold
 
     def _left(self, hold: _Hold) -> None:
@@ -77,9 +85,9 @@ class Gate:
             self._cond.notify_all()
 
     @contextmanager
-    def reading(self) -> Iterator[None]:
+    def reading(self, session: orm.Session) -> Iterator[None]:
         with self._cond:
-            hold = self._enter()
+            hold = self._enter(session)
             hold.depth += 1
         try:
             yield
@@ -90,7 +98,7 @@ class Gate:
 
     def begin_flush(self, session: orm.Session) -> None:
         with self._cond:
-            self._enter().flushes.append(weakref.ref(session))
+            self._enter(session).flushes.append(weakref.ref(session))
 
     def end_flush(self, session: orm.Session) -> None:
         with self._cond:
@@ -161,7 +169,7 @@ def listen(on_execute: Callable[[orm.ORMExecuteState], None]) -> None:
         _listening = True
 
     def execute(state: orm.ORMExecuteState) -> Any:
-        with GATE.reading():
+        with GATE.reading(state.session):
             on_execute(state)
             return state.invoke_statement()
 
