@@ -17,6 +17,7 @@ from . import orm_degrade, orm_refresh, recheck
 from .alembic import register_with_flask_migrate
 from .cli import schemaguard_cli
 from .config import DEFAULTS, STATE_TABLE, Config, load_config
+from .cors import register_preflight
 from .engine.runner import Binds, Runner
 from .engine.settings import Settings
 from .engine.targets import TargetSource, TargetSpec, flask_sqlalchemy_specs, metadata_specs
@@ -107,6 +108,8 @@ class SchemaGuard:
             orm_degrade.on_touch = recheck.touched
         if config.mode != "off" and config.error_handlers:
             register_error_handlers(app)
+            if config.cors_origins:
+                register_preflight(app)
         if config.mode != "off" and config.health_url:
             register_health(app, config.health_url)
         if config.mode != "off" and (config.error_handlers or config.health_url):

@@ -60,6 +60,7 @@ def handle_database_error(exc: Exception) -> Any:
         healed=healed,
         sql=getattr(exc, "statement", None),
         origins=state.config.cors_origins,
+        credentials=state.config.cors_credentials,
     )
 
 
@@ -82,6 +83,7 @@ def handle_drift_error(exc: SchemaDriftError) -> Response:
         healed=False,
         sql=None,
         origins=state.config.cors_origins,
+        credentials=state.config.cors_credentials,
     )
 
 
