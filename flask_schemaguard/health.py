@@ -110,7 +110,7 @@ def _current_report(state: GuardState) -> tuple[DriftReport, str]:
         cache = state.health_cache
         assert cache is not None
         return cache.report, cache.wall_time
-    if not probe.done.wait(PROBE_TIMEOUT):
+    if not probe.answered.wait(PROBE_TIMEOUT):
         return _failure(state, f"The database did not answer within {PROBE_TIMEOUT:g} s."), _now()
     if probe.error is not None:
         return _failure(state, f"The schema check failed: {probe.error}"), _now()
@@ -147,7 +147,8 @@ class _Probe:
 
     def __init__(self, state: GuardState) -> None:
         self.state = state
-        self.done = threading.Event()
+        self.answered = threading.Event()  # the report (or the error) is there
+        self.done = threading.Event()  # and the mappers follow it
         self.result: HealthCache | None = None
         self.error: BaseException | None = None
 
@@ -158,9 +159,13 @@ class _Probe:
         try:
             self.result = _probe(self.state)
             self.state.health_cache = self.result
-            _sync_mappers(self.state, self.result.report)
         except Exception as exc:  # answered as "fail" by the waiting request
             self.error = exc
+        finally:
+            self.answered.set()
+        try:
+            if self.result is not None:
+                _sync_mappers(self.state, self.result.report)
         finally:
             self.done.set()
 

@@ -276,3 +276,23 @@ def test_bulk_insert_and_update_statements(app: Flask, session: orm.Session, db_
     session.execute(sa.insert(Note), [{"id": 5, "body": "five", "source": None}])
     session.commit()
     assert len(rows(db_url, "SELECT id FROM notes")) == 4
+
+
+@fa.SQLITE_ONLY
+def test_a_sqlalchemy_without_the_internals_degrades_nothing(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As on a SQLAlchemy version that lacks an internal the degrade code needs: it says so,
+    degrades nothing, and a request on a missing column gets the problem JSON (never a 500)."""
+    from flask_schemaguard import orm_degrade, orm_internals
+
+    monkeypatch.setattr(orm_internals, "_missing", "Mapper._cols_by_table")
+    monkeypatch.setattr(orm_degrade, "_installed", None)
+    da.old_schema(db_url)
+    with caplog.at_level(logging.WARNING, logger="flask_schemaguard"):
+        app = da.build_app(db_url, tmp_path)
+    assert "lacks Mapper._cols_by_table" in caplog.text
+    assert refresh.degraded_columns() == []
+    response = app.test_client().get("/notes")
+    assert response.status_code == 503 and response.mimetype == PROBLEM
+    assert response.json["table"] == "notes"

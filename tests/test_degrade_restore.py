@@ -107,6 +107,7 @@ def test_a_health_poll_maps_the_columns_again(db_kind: str, db_url: str, tmp_pat
     time.sleep(PERIOD)  # the health report is cached for one period
     health = client.get("/healthz/schema")
     assert health.status_code == 200  # pass, or warn for the foreign key the ALTER left out
+    wait_until(lambda: probe_done(app), 5)  # the probe's thread, right after its answer
     assert refresh.degraded_columns() == []  # no request read a model: the poll restored them
     assert client.patch("/notes/1", json={"author_id": 1}).status_code == 200
     assert client.get("/authors/1").json["notes"] == [1]
