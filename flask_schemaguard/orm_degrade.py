@@ -112,6 +112,13 @@ def apply(
     blocked = _relationships_over(after)  # configures mappers: before the gate, not inside
     newly_blocked = [p for p in blocked if p not in _blocked]
     writers = {c: _writers_of(c) for c in degrade}
+    # the write listeners first: they ask whether the column is degraded, so a value set just
+    # after the change is refused rather than silently left out
+    for column, holders in degrade.items():
+        for mapper, key in holders:
+            _listen_column(mapper, key, column)
+    for prop in newly_blocked:
+        _listen_relationship(prop)
 
     def change() -> None:
         global _nulls, _keys, _blocked
@@ -138,8 +145,6 @@ def apply(
             "schemaguard: %s reads as NULL and is not written until it exists in the database",
             _name(column),
         )
-        for mapper, key in degrade[column]:
-            _listen_column(mapper, key, column)
     for column in restore:
         logger.info("schemaguard: %s exists in the database again: mapped as before", _name(column))
     for prop in newly_blocked:
@@ -150,7 +155,6 @@ def apply(
             "empty" if prop.uselist else "None",
             _name(blocked[prop]),
         )
-        _listen_relationship(prop)
     return True
 
 
