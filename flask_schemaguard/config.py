@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "SCHEMAGUARD_HEALTH_CACHE_SECONDS": 10,
     "SCHEMAGUARD_ERROR_HANDLERS": True,
     "SCHEMAGUARD_CORS_ORIGINS": "*",
+    "SCHEMAGUARD_CORS_CREDENTIALS": False,
     "SCHEMAGUARD_HEAL_ON_ERROR": True,
     "SCHEMAGUARD_MIGRATIONS_DIR": None,
     "SCHEMAGUARD_DEGRADE_MISSING_COLUMNS": True,
@@ -56,6 +57,7 @@ class Config:
     health_cache_seconds: float
     error_handlers: bool
     cors_origins: tuple[str, ...]
+    cors_credentials: bool
     heal_on_error: bool
     migrations_dir: str | None
     degrade_missing_columns: bool
@@ -164,6 +166,13 @@ def load_config(config: Mapping[str, Any]) -> Config:
         origins = _str_list("SCHEMAGUARD_CORS_ORIGINS", origins_value, what)
         if any(o != "*" and not _ORIGIN.match(o) for o in origins):
             raise _fail("SCHEMAGUARD_CORS_ORIGINS", origins_value, "None or a list of " + what)
+    credentials = _bool("SCHEMAGUARD_CORS_CREDENTIALS", get("SCHEMAGUARD_CORS_CREDENTIALS"))
+    if credentials and "*" in origins:
+        raise SchemaGuardError(
+            "SCHEMAGUARD_CORS_CREDENTIALS=True cannot go with SCHEMAGUARD_CORS_ORIGINS='*': "
+            "browsers refuse credentials for any origin. List the origins instead, e.g. "
+            "SCHEMAGUARD_CORS_ORIGINS=['https://app.example.com']."
+        )
     audit = _optional_str(
         "SCHEMAGUARD_AUDIT_TABLE",
         get("SCHEMAGUARD_AUDIT_TABLE"),
@@ -214,6 +223,7 @@ def load_config(config: Mapping[str, Any]) -> Config:
         ),
         error_handlers=_bool("SCHEMAGUARD_ERROR_HANDLERS", get("SCHEMAGUARD_ERROR_HANDLERS")),
         cors_origins=origins,
+        cors_credentials=credentials,
         heal_on_error=_bool("SCHEMAGUARD_HEAL_ON_ERROR", get("SCHEMAGUARD_HEAL_ON_ERROR")),
         migrations_dir=migrations_dir,
         degrade_missing_columns=_bool(

@@ -39,6 +39,8 @@ class GuardState:
     health_lock: threading.Lock = field(default_factory=threading.Lock)
     #: Signs the pages' CSRF token when the app has no health token and no secret key.
     page_secret: str = field(default_factory=lambda: secrets.token_hex(32))
+    #: ``time.monotonic()`` before which a request on a degraded model starts no re-check
+    recheck_after: float = 0.0
 
     @property
     def targets(self) -> list[Target]:

@@ -184,6 +184,8 @@ BAD_VALUES = [
     ("SCHEMAGUARD_ERROR_HANDLERS", "yes", "True or False"),
     ("SCHEMAGUARD_CORS_ORIGINS", 5, "origins such as 'https://app.example.com'"),
     ("SCHEMAGUARD_CORS_ORIGINS", ["https://app.example.com/"], "scheme://host[:port]"),
+    ("SCHEMAGUARD_CORS_CREDENTIALS", "yes", "True or False"),
+    ("SCHEMAGUARD_CORS_CREDENTIALS", True, "with SCHEMAGUARD_CORS_ORIGINS='*'"),
     ("SCHEMAGUARD_HEAL_ON_ERROR", 1, "True or False"),
     ("SCHEMAGUARD_MIGRATIONS_DIR", 5, "None or a directory path"),
     ("SCHEMAGUARD_MIGRATIONS_DIR", "/nonexistent/migrations", "an existing directory"),

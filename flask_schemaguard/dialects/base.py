@@ -160,6 +160,13 @@ class DialectImpl:
             enforces_length=self.enforces_string_length,
         )
 
+    # -- queries -------------------------------------------------------------------------
+    def degraded_null(
+        self, type_: sa.types.TypeEngine[Any], dialect: Dialect
+    ) -> sa.ColumnElement[Any]:
+        """What a query reads in place of a column of ``type_`` the database lacks."""
+        return sa.null()
+
     # -- errors --------------------------------------------------------------------------
     def error_code(self, orig: BaseException | None) -> str | int | None:
         """The driver's error code (SQLSTATE, errno, result code), or None."""

@@ -22,8 +22,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ENUM
-from sqlalchemy.dialects.postgresql.named_types import CreateEnumType
-from sqlalchemy.engine import Connection
+from sqlalchemy.dialects.postgresql.named_types import CreateEnumType, NamedType
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.schema import ExecutableDDLElement
 
 from ..report import DriftKind
@@ -194,6 +194,18 @@ class PostgresqlImpl(DialectImpl):
                 )
                 statements.append(CreateEnumType(pg_enum))
         return statements
+
+    # -- queries -------------------------------------------------------------------------
+    def degraded_null(
+        self, type_: sa.types.TypeEngine[Any], dialect: Dialect
+    ) -> sa.ColumnElement[Any]:
+        """A typed NULL: PostgreSQL refuses a bare NULL in ORDER BY / GROUP BY ("non-integer
+        constant") and cannot always pick an operator for one. A type the database may lack
+        (an enum, a domain, a user-defined type) stays a bare NULL."""
+        impl = type_.dialect_impl(dialect)
+        if isinstance(impl, (sa.Enum, NamedType, sa.types.UserDefinedType)):
+            return sa.null()
+        return sa.cast(sa.null(), type_)
 
     # -- errors --------------------------------------------------------------------------
     def error_code(self, orig: BaseException | None) -> str | None:
