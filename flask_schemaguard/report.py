@@ -18,6 +18,10 @@ class DriftKind(str, enum.Enum):
     TYPE_MISMATCH = "type_mismatch"
     NULLABLE_MISMATCH = "nullable_mismatch"
     PRIMARY_KEY_MISMATCH = "primary_key_mismatch"
+    MISSING_SEQUENCE = "missing_sequence"
+    ENUM_MISMATCH = "enum_mismatch"
+    FOREIGN_KEY_MISMATCH = "foreign_key_mismatch"
+    MISSING_SCHEMA = "missing_schema"
     EXTRA_TABLE = "extra_table"
     EXTRA_COLUMN = "extra_column"
     EXTRA_INDEX = "extra_index"
@@ -125,6 +129,13 @@ class OperationKind(str, enum.Enum):
     CREATE_TABLE = "create_table"
     ADD_COLUMN = "add_column"
     CREATE_INDEX = "create_index"
+    CREATE_SEQUENCE = "create_sequence"
+    ADD_ENUM_VALUE = "add_enum_value"
+    REBUILD_INDEX = "rebuild_index"
+    #: Opt-in: a unique index on an existing table rejects writes the app makes today.
+    CREATE_UNIQUE_INDEX = "create_unique_index"
+    #: Opt-in: a schema is usually made by whoever owns the database.
+    CREATE_SCHEMA = "create_schema"
 
     def __str__(self) -> str:
         return self.value

@@ -24,7 +24,7 @@ from .ddl import AddColumn
 from .driver_errors import SchemaError, driver_error, first_line
 from .inspector import reflect_with_inspector
 from .session import AutocommitHealSession, HealSession
-from .types import Families, types_match
+from .types import TypeRules, types_match
 from .urls import masked_url
 
 Recorded = tuple[str, str]
@@ -40,10 +40,8 @@ class DialectImpl:
     tested: ClassVar[bool] = False
     #: Top-level module names of the DB-API drivers whose errors this class reads.
     driver_modules: ClassVar[tuple[str, ...]] = ()
-    #: Pairs of type families the same storage holds (no type drift between them).
-    compatible_families: ClassVar[Families] = frozenset()
-    #: VARCHAR(n) lengths are enforced, so a different n is type drift.
-    enforces_string_length: ClassVar[bool] = True
+    #: Which type details the database enforces (and so what is type drift).
+    type_rules: ClassVar[TypeRules] = TypeRules()
 
     # -- identifiers ---------------------------------------------------------------------
     def fold(self, name: str) -> str:
@@ -150,12 +148,7 @@ class DialectImpl:
 
     def types_match(self, model_text: str, db_text: str) -> bool:
         """True when the database cannot tell the two types apart."""
-        return types_match(
-            model_text,
-            db_text,
-            compatible=self.compatible_families,
-            enforces_length=self.enforces_string_length,
-        )
+        return types_match(model_text, db_text, self.type_rules)
 
     # -- errors --------------------------------------------------------------------------
     def error_code(self, orig: BaseException | None) -> str | int | None:

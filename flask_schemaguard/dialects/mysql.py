@@ -37,7 +37,7 @@ from .driver_errors import (
 )
 from .mysql_catalog import ROW_CRC, read_mysql
 from .session import HealSession, LockTimeout, lock_held_message
-from .types import types_match
+from .types import TypeRules
 
 NO_SUCH_TABLE = 1146
 BAD_FIELD = 1054
@@ -106,12 +106,8 @@ class MysqlImpl(DialectImpl):
     name = "mysql"
     tested = True
     driver_modules = ("pymysql", "MySQLdb", "mysql", "mariadb", "asyncmy", "aiomysql")
-    compatible_families = frozenset(
-        {
-            frozenset({"boolean", "integer"}),  # BOOL is TINYINT(1)
-            frozenset({"json", "string"}),  # MariaDB: JSON is LONGTEXT + CHECK
-        }
-    )
+    # BOOL is TINYINT(1); MariaDB's JSON is LONGTEXT COLLATE utf8mb4_bin; FLOAT is single.
+    type_rules = TypeRules(float_size=4, mysql=True)
 
     def table_names_case_sensitive(self, conn: Connection) -> bool:
         # The MySQL dialect reads lower_case_table_names when it first connects.
@@ -200,11 +196,6 @@ class MysqlImpl(DialectImpl):
                 ):
                     names.add(self.fold(ix.name))
         return names
-
-    def types_match(self, model_text: str, db_text: str) -> bool:
-        return types_match(
-            model_text, db_text, compatible=self.compatible_families, tinyint_boolean=True
-        )
 
     # -- errors --------------------------------------------------------------------------
     def error_code(self, orig: BaseException | None) -> int | None:

@@ -29,6 +29,7 @@ from .ddl import AddColumn
 from .driver_errors import SchemaError, driver_error, last_part, missing_column
 from .session import HealSession, LockTimeout, lock_held_message, milliseconds
 from .sqlite_catalog import read_sqlite
+from .types import TypeRules
 
 logger = logging.getLogger("flask_schemaguard")
 
@@ -84,8 +85,13 @@ class SqliteImpl(DialectImpl):
     name = "sqlite"
     tested = True
     driver_modules = ("sqlite3", "pysqlite2", "pysqlcipher3", "aiosqlite")
-    compatible_families = frozenset({frozenset({"numeric", "float"})})
-    enforces_string_length = False  # VARCHAR(n) is TEXT affinity: any length fits
+    # Type affinity: VARCHAR(n) holds any length, NUMERIC(p, s) any number, BIGINT and
+    # INTEGER are one storage class, and a time zone is part of the text stored.
+    type_rules = TypeRules(
+        compatible=frozenset({frozenset({"numeric", "float"})}),
+        enforces_length=False,
+        enforces_details=False,
+    )
 
     def display_url(self, url: URL) -> str:
         """The absolute path of the database file (what the app really opens)."""

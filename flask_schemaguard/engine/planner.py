@@ -24,6 +24,16 @@ from ..shape import TableKey
 from .filters import unique_name
 
 ALL_OPERATIONS = frozenset(k.value for k in OperationKind)
+#: What a heal may do unless ``SCHEMAGUARD_ALLOWED_OPERATIONS`` says otherwise: never
+#: ``create_unique_index`` (it rejects writes the app makes today) nor ``create_schema``.
+DEFAULT_OPERATIONS = (
+    "create_table",
+    "add_column",
+    "create_index",
+    "create_sequence",
+    "add_enum_value",
+    "rebuild_index",
+)
 
 _KIND_FOR_DRIFT = {
     DriftKind.MISSING_TABLE: OperationKind.CREATE_TABLE,
