@@ -48,8 +48,8 @@ class ForeignKeyShape:
     #: Normalised actions: lower case, None for the database's default (NO ACTION).
     ondelete: str | None = None
     onupdate: str | None = None
-    #: ``"not deferrable"``, ``"deferrable"`` or ``"initially deferred"``.
-    deferrable: str = "not deferrable"
+    #: ``"not deferrable"``, ``"deferrable"`` or ``"initially deferred"``; None: unknown.
+    deferrable: str | None = None
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from .driver_errors import (
     missing_column,
     quoted_names,
 )
-from .mysql_catalog import ROW_CRC, read_mysql
+from .mysql_catalog import ROW_CRC, SCHEMA_COLUMN, read_mysql
 from .session import HealSession, LockTimeout, lock_held_message
 from .types import TypeRules
 
@@ -45,7 +45,8 @@ LOCK_WAIT_TIMEOUT = 1205
 
 _FINGERPRINT = "SELECT " + ",\n".join(
     f" (SELECT CONCAT(COUNT(*), ':', COALESCE(SUM({crc}), 0)) "
-    f"FROM information_schema.{table} WHERE TABLE_SCHEMA IN :schemas)"
+    f"FROM information_schema.{table} "
+    f"WHERE {SCHEMA_COLUMN.get(table, 'TABLE_SCHEMA')} IN :schemas)"
     for table, crc in ROW_CRC.items()
 )
 # A message carried as text (PendingRollbackError): "(pymysql.err.X) (1146, "...")".

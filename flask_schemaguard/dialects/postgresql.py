@@ -58,20 +58,26 @@ WITH ns AS (
       OR (:with_default AND nspname = ANY(current_schemas(false)))
 )
 SELECT {aggregate} FROM (
-  SELECT concat_ws(':', c.oid, c.relname, c.relkind, c.relnatts) AS x
+  SELECT concat_ws(':', n.oid, n.nspname) AS x FROM pg_namespace n WHERE n.oid IN (SELECT oid FROM ns)
+  UNION ALL
+  SELECT concat_ws(':', c.oid, c.relname, c.relkind, c.relnatts)
     FROM pg_class c
-   WHERE c.relnamespace  IN (SELECT oid FROM ns) AND c.relkind IN ('r', 'p', 'i', 'v')
+   WHERE c.relnamespace  IN (SELECT oid FROM ns) AND c.relkind IN ('r', 'p', 'i', 'v', 'S')
   UNION ALL
   SELECT concat_ws(':', a.attrelid, a.attnum, a.attname, a.atttypid, a.atttypmod, a.attnotnull)
     FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
    WHERE c.relnamespace  IN (SELECT oid FROM ns) AND c.relkind IN ('r', 'p') AND a.attnum > 0
      AND NOT a.attisdropped
   UNION ALL
-  SELECT concat_ws(':', o.oid, o.conname, o.contype, o.conrelid, o.conkey)
+  SELECT concat_ws(':', o.oid, o.conname, o.contype, o.conrelid, o.conkey, o.confdeltype,
+                   o.confupdtype, o.condeferrable, o.condeferred)
     FROM pg_constraint o WHERE o.connamespace  IN (SELECT oid FROM ns)
   UNION ALL
   SELECT concat_ws(':', t.oid, t.typname) FROM pg_type t
    WHERE t.typnamespace  IN (SELECT oid FROM ns) AND t.typtype = 'e'
+  UNION ALL
+  SELECT concat_ws(':', e.enumtypid, e.enumlabel) FROM pg_enum e JOIN pg_type t
+      ON t.oid = e.enumtypid WHERE t.typnamespace IN (SELECT oid FROM ns)
 ) parts
 """
 _FINGERPRINT = _ROWS.replace(

@@ -28,7 +28,7 @@ from .base import DialectImpl, Recorded, single_column_foreign_key
 from .ddl import AddColumn
 from .driver_errors import SchemaError, driver_error, last_part, missing_column
 from .session import HealSession, LockTimeout, lock_held_message, milliseconds
-from .sqlite_catalog import read_sqlite
+from .sqlite_catalog import missing_databases, read_sqlite
 from .types import TypeRules
 
 logger = logging.getLogger("flask_schemaguard")
@@ -106,8 +106,11 @@ class SqliteImpl(DialectImpl):
         return shape if shape is not None else super().reflect(conn, schemas)
 
     def fingerprint(self, conn: Connection, schemas: Sequence[str | None]) -> str:
+        missing = missing_databases(conn, schemas)
         parts = [
-            str(conn.exec_driver_sql(f"PRAGMA {_schema_literal(s)}.schema_version").scalar())
+            "-"
+            if s in missing
+            else str(conn.exec_driver_sql(f"PRAGMA {_schema_literal(s)}.schema_version").scalar())
             for s in schemas
         ]
         return "sqlite:" + ",".join(parts)

@@ -15,6 +15,7 @@ import weakref
 from collections.abc import Hashable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
@@ -60,6 +61,20 @@ def compile_type(type_: sa.types.TypeEngine[object], dialect: Dialect) -> str:
             text = cache[key] = _compile_type(type_, dialect)
         return text
     return _compile_type(type_, dialect)
+
+
+def labels_of(
+    type_: sa.types.TypeEngine[Any] | None, dialect: Dialect | None = None
+) -> tuple[str, ...] | None:
+    """The labels of an ENUM or SET type the database itself enforces (None otherwise):
+    a model's ``Enum`` where ``dialect`` has native enums, or a reflected ENUM / SET."""
+    if isinstance(type_, sa.Enum):
+        if not type_.native_enum or (dialect is not None and not dialect.supports_native_enum):
+            return None
+        return tuple(str(label) for label in type_.enums)
+    if type_ is not None and getattr(type_, "__visit_name__", "") == "SET":  # MySQL's SET
+        return tuple(str(label) for label in getattr(type_, "values", ()))
+    return None
 
 
 def _compile_type(type_: sa.types.TypeEngine[object], dialect: Dialect) -> str:
