@@ -19,7 +19,7 @@ from sqlalchemy.engine import URL, Connection, Dialect
 from sqlalchemy.schema import AddConstraint, ExecutableDDLElement
 
 from ..report import LockLevel, OperationKind
-from ..shape import ColumnShape, SchemaShape, TableShape
+from ..shape import ColumnShape, ForeignKeyShape, SchemaShape, TableShape
 from .ddl import AddColumn
 from .driver_errors import SchemaError, driver_error, first_line
 from .inspector import reflect_with_inspector
@@ -126,6 +126,13 @@ class DialectImpl:
         """Named types the columns need that do not exist yet (PostgreSQL's enums)."""
         return []
 
+    def add_enum_value_ddl(
+        self, column: sa.Column[Any], present: tuple[str, ...] | None
+    ) -> list[ExecutableDDLElement]:
+        """Statements that add the labels of the column's enum the database lacks (PostgreSQL's
+        ``ALTER TYPE ... ADD VALUE``); none where a label is part of the column's type."""
+        return []
+
     def unaddable_column_hint(self, column: ColumnShape) -> str | None:
         """Why this nullable-or-defaulted column still cannot be added, or None."""
         return None
@@ -149,6 +156,55 @@ class DialectImpl:
     def types_match(self, model_text: str, db_text: str) -> bool:
         """True when the database cannot tell the two types apart."""
         return types_match(model_text, db_text, self.type_rules)
+
+    # -- drift ---------------------------------------------------------------------------
+    #: Foreign-key actions the database treats as its default (no action).
+    default_foreign_key_actions: ClassVar[frozenset[str | None]] = frozenset({None})
+    #: The database keeps DEFERRABLE / INITIALLY DEFERRED on a foreign key.
+    keeps_deferrable: ClassVar[bool] = True
+
+    def unique_constraint_name(self, table: str, columns: Iterable[str]) -> str:
+        """The name an unnamed unique constraint's index gets: ``uq_<table>_<columns>``, cut
+        to the index name limit with a hash suffix."""
+        name = "uq_" + table + "_" + "_".join(columns)
+        limit = self.index_name_limit
+        if len(name) > limit:
+            digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+            name = name[: limit - 9] + "_" + digest
+        return name
+
+    #: Longest index name the database keeps (the generic: PostgreSQL's 63).
+    index_name_limit: ClassVar[int] = 63
+
+    def foreign_key_differences(self, model: ForeignKeyShape, live: ForeignKeyShape) -> list[str]:
+        """How the database's foreign key differs from the model's (ON DELETE, ON UPDATE,
+        deferrability), in words; empty when it does not."""
+        out = []
+        for what, want, have in (
+            ("ON DELETE", model.ondelete, live.ondelete),
+            ("ON UPDATE", model.onupdate, live.onupdate),
+        ):
+            defaults = self.default_foreign_key_actions
+            if want != have and not (want in defaults and have in defaults):
+                out.append(
+                    f"{what} is {(have or 'no action').upper()} in the database but "
+                    f"{(want or 'no action').upper()} in the model"
+                )
+        if (
+            self.keeps_deferrable
+            and None not in (model.deferrable, live.deferrable)
+            and model.deferrable != live.deferrable
+        ):
+            out.append(f"it is {live.deferrable} in the database but {model.deferrable} in the model")
+        return out
+
+    def enum_label_hint(self, column: ColumnShape) -> str | None:
+        """Why labels the database lacks cannot be added by a heal, or None when they can."""
+        return "adding a label retypes the column here: write a migration"
+
+    def missing_schema_hint(self, schema: str) -> str | None:
+        """Why a heal can never create ``schema``, or None when ``create_schema`` can."""
+        return None
 
     # -- errors --------------------------------------------------------------------------
     def error_code(self, orig: BaseException | None) -> str | int | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -109,6 +109,15 @@ class MysqlImpl(DialectImpl):
     driver_modules = ("pymysql", "MySQLdb", "mysql", "mariadb", "asyncmy", "aiomysql")
     # BOOL is TINYINT(1); MariaDB's JSON is LONGTEXT COLLATE utf8mb4_bin; FLOAT is single.
     type_rules = TypeRules(float_size=4, mysql=True)
+
+    # InnoDB: RESTRICT is NO ACTION; DEFERRABLE is not kept (SQLAlchemy leaves it out).
+    default_foreign_key_actions = frozenset({None, "restrict"})
+    keeps_deferrable = False
+    index_name_limit = 64
+
+    def unique_constraint_name(self, table: str, columns: Iterable[str]) -> str:
+        """InnoDB names an unnamed unique key after its first column."""
+        return next(iter(columns))[: self.index_name_limit]
 
     def table_names_case_sensitive(self, conn: Connection) -> bool:
         # The MySQL dialect reads lower_case_table_names when it first connects.

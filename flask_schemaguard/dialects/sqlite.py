@@ -38,6 +38,11 @@ NON_CONSTANT_DEFAULT_HINT = (
     "expression) to an existing table: use a constant server_default, or write a migration"
 )
 
+STORED_COLUMN_HINT = (
+    "SQLite cannot add a STORED generated column (Computed(..., persisted=True)) to an existing "
+    "table: write a migration that rebuilds the table, or make it persisted=False"
+)
+
 _TABLE = re.compile(r"no such table: (?:main\.)?([\w$.]+)")
 _COLUMN = re.compile(r"no such column: ([\w$.]+)")
 _INSERT_COLUMN = re.compile(r"table ([\w$.]+) has no column named ([\w$]+)")
@@ -156,7 +161,14 @@ class SqliteImpl(DialectImpl):
         fk = single_column_foreign_key(column)
         return [AddColumn(table, column, fk, "inline")]
 
+    def missing_schema_hint(self, schema: str) -> str | None:
+        return f"attach the database file as '{schema}' (ATTACH DATABASE) on every connection"
+
     def unaddable_column_hint(self, column: ColumnShape) -> str | None:
+        if column.generated == "stored":
+            return STORED_COLUMN_HINT
+        if column.generated is not None:
+            return None  # a VIRTUAL column can be added
         default = column.default
         if default is None:
             return None
