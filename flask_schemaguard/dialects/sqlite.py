@@ -98,6 +98,8 @@ class SqliteImpl(DialectImpl):
         enforces_details=False,
     )
 
+    index_name_limit = 9999  # SQLite has none; SQLAlchemy's own limit
+
     def display_url(self, url: URL) -> str:
         """The absolute path of the database file (what the app really opens)."""
         database = url.database or ""
