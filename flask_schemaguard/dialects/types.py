@@ -174,7 +174,9 @@ def parse_type(type_text: str, mysql: bool = False) -> TypeInfo:
         return TypeInfo("set")
     if base in _INT_SIZES:
         return TypeInfo("integer", size=_INT_SIZES[base], variant=_unsigned(text))
-    if "INT" in base:
+    if base.startswith("INTERVAL"):
+        return TypeInfo("interval")
+    if "INT" in base and not base.endswith("POINT"):  # SQLite's affinity rule
         return TypeInfo("integer")
     if base in _FIXED_CHARS:
         return TypeInfo("string", length=first if first is not None else 1, variant="fixed")
