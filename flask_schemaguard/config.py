@@ -160,9 +160,7 @@ def load_config(config: Mapping[str, Any]) -> Config:
     migrations_dir = get("SCHEMAGUARD_MIGRATIONS_DIR")
     if migrations_dir is not None:
         if not isinstance(migrations_dir, (str, os.PathLike)) or not os.fspath(migrations_dir):
-            raise _fail(
-                "SCHEMAGUARD_MIGRATIONS_DIR", migrations_dir, "None or a directory path"
-            )
+            raise _fail("SCHEMAGUARD_MIGRATIONS_DIR", migrations_dir, "None or a directory path")
         migrations_dir = str(os.fspath(migrations_dir))
         if not os.path.isdir(migrations_dir):
             raise _fail(

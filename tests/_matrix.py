@@ -90,12 +90,49 @@ def _types() -> list[Row]:
     affinity = {"sqlite": AFFINITY}
     alembic_affinity = {"sqlite": "A1"}
     return [
-        column_row("integer", sa.Integer, sa.BigInteger, sqlite_none, why=affinity, alembic=alembic_affinity),
-        column_row("biginteger", sa.BigInteger, sa.Integer, sqlite_none, why=affinity, alembic=alembic_affinity),
-        column_row("smallinteger", sa.SmallInteger, sa.Integer, sqlite_none, why=affinity, alembic=alembic_affinity),
-        column_row("string", sa.String(40), sa.String(80), sqlite_none, why=affinity, alembic=alembic_affinity),
-        column_row("text", sa.Text, sa.String(40), sqlite_none, why=affinity, alembic=alembic_affinity),
-        column_row("unicode", sa.Unicode(30), sa.Unicode(60), sqlite_none, why=affinity, alembic=alembic_affinity),
+        column_row(
+            "integer",
+            sa.Integer,
+            sa.BigInteger,
+            sqlite_none,
+            why=affinity,
+            alembic=alembic_affinity,
+        ),
+        column_row(
+            "biginteger",
+            sa.BigInteger,
+            sa.Integer,
+            sqlite_none,
+            why=affinity,
+            alembic=alembic_affinity,
+        ),
+        column_row(
+            "smallinteger",
+            sa.SmallInteger,
+            sa.Integer,
+            sqlite_none,
+            why=affinity,
+            alembic=alembic_affinity,
+        ),
+        column_row(
+            "string",
+            sa.String(40),
+            sa.String(80),
+            sqlite_none,
+            why=affinity,
+            alembic=alembic_affinity,
+        ),
+        column_row(
+            "text", sa.Text, sa.String(40), sqlite_none, why=affinity, alembic=alembic_affinity
+        ),
+        column_row(
+            "unicode",
+            sa.Unicode(30),
+            sa.Unicode(60),
+            sqlite_none,
+            why=affinity,
+            alembic=alembic_affinity,
+        ),
         column_row("unicodetext", sa.UnicodeText, sa.Integer, {"*": TYPE}),
         column_row("boolean", sa.Boolean, sa.Integer, {"*": TYPE}),
         column_row("date", sa.Date, sa.DateTime, {"*": TYPE}),
@@ -104,18 +141,31 @@ def _types() -> list[Row]:
             sa.DateTime,
             sa.DateTime(timezone=True),
             {"postgresql": TYPE},
-            why={"sqlite": AFFINITY, "mysql": "MySQL has no time-zone-aware DATETIME: both are DATETIME"},
+            why={
+                "sqlite": AFFINITY,
+                "mysql": "MySQL has no time-zone-aware DATETIME: both are DATETIME",
+            },
         ),
         column_row(
             "datetime_tz",
             sa.DateTime(timezone=True),
             sa.DateTime,
             {"postgresql": TYPE},
-            why={"sqlite": AFFINITY, "mysql": "MySQL has no time-zone-aware DATETIME: both are DATETIME"},
+            why={
+                "sqlite": AFFINITY,
+                "mysql": "MySQL has no time-zone-aware DATETIME: both are DATETIME",
+            },
         ),
         column_row("time_tz", sa.Time(timezone=True), sa.Time, {"postgresql": TYPE}, dbs=PG),
         column_row("interval", sa.Interval, sa.Integer, {"*": TYPE}),
-        column_row("numeric", sa.Numeric(10, 2), sa.Numeric(12, 4), sqlite_none, why=affinity, alembic=alembic_affinity),
+        column_row(
+            "numeric",
+            sa.Numeric(10, 2),
+            sa.Numeric(12, 4),
+            sqlite_none,
+            why=affinity,
+            alembic=alembic_affinity,
+        ),
         column_row(
             "float",
             sa.Float,
@@ -162,12 +212,25 @@ def _types() -> list[Row]:
         ),
         column_row("pickle", sa.PickleType, sa.Text, {"*": TYPE}),
         column_row("jsonb", postgresql.JSONB, sa.JSON, {"postgresql": TYPE}, dbs=PG),
-        column_row("array", postgresql.ARRAY(sa.Integer), postgresql.ARRAY(sa.Text), {"postgresql": TYPE}, dbs=PG),
+        column_row(
+            "array",
+            postgresql.ARRAY(sa.Integer),
+            postgresql.ARRAY(sa.Text),
+            {"postgresql": TYPE},
+            dbs=PG,
+        ),
         column_row("inet", postgresql.INET, sa.String(45), {"postgresql": TYPE}, dbs=PG),
         column_row("pg_uuid", postgresql.UUID, sa.Text, {"postgresql": TYPE}, dbs=PG),
         column_row("tinyint", mysql.TINYINT, sa.SmallInteger, {"mysql": TYPE}, dbs=MY),
         column_row("mediumtext", mysql.MEDIUMTEXT, sa.Text, {"mysql": TYPE}, dbs=MY),
-        column_row("set", mysql.SET("x", "y"), mysql.SET("x"), {"mysql": ENUM}, dbs=MY, alembic={"mysql": "A4"}),
+        column_row(
+            "set",
+            mysql.SET("x", "y"),
+            mysql.SET("x"),
+            {"mysql": ENUM},
+            dbs=MY,
+            alembic={"mysql": "A4"},
+        ),
         column_row(
             "unsigned",
             mysql.INTEGER(unsigned=True),
@@ -198,7 +261,11 @@ def _options() -> list[Row]:
 
     def computed(persisted: bool) -> Build:
         def build(md: sa.MetaData, planted: bool, env: SimpleNamespace) -> None:
-            extra = [] if planted else [sa.Column("d", sa.Integer, sa.Computed("c * 2", persisted=persisted))]
+            extra = (
+                []
+                if planted
+                else [sa.Column("d", sa.Integer, sa.Computed("c * 2", persisted=persisted))]
+            )
             table(md, sa.Column("c", sa.Integer), *extra)
 
         return build
@@ -227,7 +294,12 @@ def _options() -> list[Row]:
             why={"*": "server defaults are not compared (their SQL text differs per database)"},
         ),
         Row("missing_column", missing_column, {"*": kinds("missing_column")}, healable=True),
-        Row("computed_virtual", computed(False), {"*": kinds("missing_column")}, dbs=("sqlite", "mysql")),
+        Row(
+            "computed_virtual",
+            computed(False),
+            {"*": kinds("missing_column")},
+            dbs=("sqlite", "mysql"),
+        ),
         Row(
             "computed_stored",
             computed(True),
@@ -240,14 +312,18 @@ def _options() -> list[Row]:
             "check_constraint",
             check,
             {"*": NONE},
-            why={"*": "CHECK constraints are not compared (their SQL text is normalised per database)"},
+            why={
+                "*": "CHECK constraints are not compared (their SQL is normalised per database)"
+            },
         ),
         Row(
             "identity",
             identity,
             {"*": NONE},
             dbs=PG,
-            why={"postgresql": "IDENTITY vs SERIAL is not compared: both give the column its values"},
+            why={
+                "postgresql": "IDENTITY vs SERIAL is not compared: both give the column its values"
+            },
             alembic={"postgresql": "A6"},
         ),
         Row(
@@ -300,7 +376,9 @@ def _indexes() -> list[Row]:
         long = "a_rather_long_column_name_that_goes_on"
         cols = [sa.Column(f"{long}_{i}", sa.Integer) for i in (1, 2)]
         extra = [] if planted else [sa.UniqueConstraint(*(c.name for c in cols))]
-        t = sa.Table("measurements", md, sa.Column("id", sa.Integer, primary_key=True), *cols, *extra)
+        t = sa.Table(
+            "measurements", md, sa.Column("id", sa.Integer, primary_key=True), *cols, *extra
+        )
         if not planted:
             sa.Index(None, t.c[f"{long}_1"], t.c[f"{long}_2"])
 
@@ -311,8 +389,16 @@ def _indexes() -> list[Row]:
     missing_uq = {"*": kinds("missing_unique_constraint")}
     return [
         Row("index", with_index(lambda t: sa.Index("ix_t_a", t.c.a)), missing_index, healable=True),
-        Row("unique_index", with_index(lambda t: sa.Index("ux_t_a", t.c.a, unique=True)), missing_index),
-        Row("composite_index", with_index(lambda t: sa.Index("ix_t_a_b", t.c.a, t.c.b)), missing_index),
+        Row(
+            "unique_index",
+            with_index(lambda t: sa.Index("ux_t_a", t.c.a, unique=True)),
+            missing_index,
+        ),
+        Row(
+            "composite_index",
+            with_index(lambda t: sa.Index("ix_t_a_b", t.c.a, t.c.b)),
+            missing_index,
+        ),
         Row("column_index", column_flag(index=True), missing_index),
         Row("column_unique", column_flag(unique=True), missing_uq),
         Row("unique_constraint", unique_constraint("uq_t_a_b", "a", "b"), missing_uq),
@@ -338,7 +424,10 @@ def _indexes() -> list[Row]:
             "ddl_if_index",
             with_index(ddl_if),
             {"postgresql": kinds("missing_index")},
-            why={"sqlite": "not created there (ddl_if): nothing to miss", "mysql": "not created there (ddl_if): nothing to miss"},
+            why={
+                "sqlite": "not created there (ddl_if): nothing to miss",
+                "mysql": "not created there (ddl_if): nothing to miss",
+            },
             alembic={"sqlite": "A8", "mysql": "A8"},
         ),
         Row(

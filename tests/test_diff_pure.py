@@ -291,7 +291,11 @@ def test_index_matching(model_index: IndexShape, live_index: IndexShape, missing
 
 @pytest.mark.parametrize(
     ("dialect", "name"),
-    [("sqlite", "uq_users_org_id_name"), ("postgresql", "users_org_id_name_key"), ("mysql", "org_id")],
+    [
+        ("sqlite", "uq_users_org_id_name"),
+        ("postgresql", "users_org_id_name_key"),
+        ("mysql", "org_id"),
+    ],
 )
 def test_missing_unique_constraint_is_a_healable_warning_with_a_default_name(
     dialect: str, name: str

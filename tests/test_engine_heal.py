@@ -102,9 +102,8 @@ def test_missing_indexes_on_a_table_with_data_and_a_unique_index_over_duplicates
         ("uq_orders_reference", True),
     }
 
-    app = flask_app(
-        SCHEMAGUARD_ALLOWED_OPERATIONS=["create_table", "add_column", "create_index", "create_unique_index"]
-    )
+    ops = ["create_table", "add_column", "create_index", "create_unique_index"]
+    app = flask_app(SCHEMAGUARD_ALLOWED_OPERATIONS=ops)
     guard = SchemaGuard(app, metadata=new, engine=engine)
     with app.app_context():
         report = guard.check()
@@ -269,7 +268,8 @@ def test_unhealable_drift_is_reported_and_never_touched(flask_db: tuple[Any, Any
         region = report.by_kind(DriftKind.MISSING_COLUMN)
         hint = {i.name: i.hint for i in region}["region"]
         assert "add a server_default or make it nullable" in hint
-        assert not report.in_sync and len(report.errors) == 2  # the missing primary key is a warning
+        # two errors: the missing primary key is a warning
+        assert not report.in_sync and len(report.errors) == 2
 
         plan = guard.plan()
         assert [(op.kind.value, op.table, op.name) for op in plan] == [

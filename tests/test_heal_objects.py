@@ -79,8 +79,12 @@ def test_enum_label_the_database_lacks(engine: sa.Engine, db_kind: str) -> None:
     old, new = sa.MetaData(), sa.MetaData()
     for md, labels in ((old, ("new", "open")), (new, ("new", "open", "closed"))):
         state = sa.Enum(*labels, name="bill_state")
-        sa.Table("bills", md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("state", state))
-        sa.Table("notes", md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("state", state))
+        sa.Table(
+            "bills", md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("state", state)
+        )
+        sa.Table(
+            "notes", md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("state", state)
+        )
     old.create_all(engine)
     result, after = heal(engine, new)
     found = {(i.kind.value, i.table, i.name, i.severity.value) for i in after.items}  # type: ignore[attr-defined]
@@ -102,7 +106,9 @@ def test_enum_label_the_database_lacks(engine: sa.Engine, db_kind: str) -> None:
         assert all("migration" in (i.hint or "") for i in after.items)  # type: ignore[attr-defined]
 
 
-def test_native_enum_shared_by_a_new_column_and_a_new_table(engine: sa.Engine, db_kind: str) -> None:
+def test_native_enum_shared_by_a_new_column_and_a_new_table(
+    engine: sa.Engine, db_kind: str
+) -> None:
     old, new = sa.MetaData(), sa.MetaData()
     sa.Table("accounts", old, sa.Column("id", sa.Integer, primary_key=True))
     billtype = sa.Enum("monthly", "yearly", name="billtype")
@@ -159,7 +165,9 @@ def test_new_table_whose_foreign_key_needs_what_the_heal_adds(engine: sa.Engine)
     result, after = heal(engine, new)
     assert [(op.kind.value, op.table) for op in result.applied] == [("add_column", "users")]  # type: ignore[attr-defined]
     skipped = {(i.kind.value, i.table): i for i in result.skipped}  # type: ignore[attr-defined]
-    assert "a unique index on users (username)" in (skipped[("missing_table", "profiles")].hint or "")
+    assert "a unique index on users (username)" in (
+        skipped[("missing_table", "profiles")].hint or ""
+    )
     assert result.failed == ()  # type: ignore[attr-defined]
     assert not sa.inspect(engine).has_table("profiles")
 
@@ -184,7 +192,9 @@ def test_new_table_whose_foreign_key_cannot_hold_is_not_created(engine: sa.Engin
     assert result.failed == ()  # type: ignore[attr-defined]
 
 
-def test_missing_schema_is_created_only_when_allowed(engine: sa.Engine, db_kind: str, db_url: str) -> None:
+def test_missing_schema_is_created_only_when_allowed(
+    engine: sa.Engine, db_kind: str, db_url: str
+) -> None:
     servers_only(db_kind)
     schema = "audit" if db_kind == "postgresql" else sa.make_url(db_url).database + "_audit"
     md = sa.MetaData()
@@ -205,7 +215,9 @@ def test_missing_schema_is_created_only_when_allowed(engine: sa.Engine, db_kind:
     finally:
         with engine.begin() as conn:
             what = "SCHEMA" if db_kind == "postgresql" else "DATABASE"
-            conn.exec_driver_sql(f"DROP {what} IF EXISTS {schema}" + (" CASCADE" if db_kind == "postgresql" else ""))
+            conn.exec_driver_sql(
+                f"DROP {what} IF EXISTS {schema}" + (" CASCADE" if db_kind == "postgresql" else "")
+            )
 
 
 def test_sqlite_cannot_add_a_stored_generated_column(engine: sa.Engine, db_kind: str) -> None:

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from _matrix import ROWS, Row
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from conftest import DATABASES, MYSQL_URL, POSTGRES_URL, make_database
+from conftest import DATABASES, MYSQL_URL, make_database
 from flask import Flask
 
 from flask_schemaguard import SchemaGuard
@@ -37,7 +37,9 @@ TALLY: Counter[tuple[str, str]] = Counter()
 
 
 @pytest.fixture(scope="module", params=DATABASES)
-def matrix_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
+def matrix_db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SimpleNamespace]:
     """One database per kind for the whole matrix; each row resets it first."""
     kind = str(request.param)
     tmp = tmp_path_factory.mktemp(f"matrix_{kind}")

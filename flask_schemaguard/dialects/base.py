@@ -113,9 +113,7 @@ class DialectImpl:
         """The lock and transaction a heal runs in (generic: neither)."""
         return AutocommitHealSession(conn, lock_timeout, ddl_lock_timeout)
 
-    def add_column_ddl(
-        self, table: sa.Table, column: sa.Column[Any]
-    ) -> list[ExecutableDDLElement]:
+    def add_column_ddl(self, table: sa.Table, column: sa.Column[Any]) -> list[ExecutableDDLElement]:
         """``ADD COLUMN``, then its single-column foreign key as its own statement."""
         fk = single_column_foreign_key(column)
         return [AddColumn(table, column)] + ([AddConstraint(fk)] if fk is not None else [])
@@ -195,7 +193,9 @@ class DialectImpl:
             and None not in (model.deferrable, live.deferrable)
             and model.deferrable != live.deferrable
         ):
-            out.append(f"it is {live.deferrable} in the database but {model.deferrable} in the model")
+            out.append(
+                f"it is {live.deferrable} in the database but {model.deferrable} in the model"
+            )
         return out
 
     def enum_label_hint(self, column: ColumnShape) -> str | None:

@@ -85,7 +85,9 @@ def reflect_with_inspector(
         for schema in dict.fromkeys((None, *schemas)):
             if schema in missing:
                 continue
-            enums.update(((schema, e["name"]), tuple(e["labels"])) for e in get_enums(schema=schema))
+            enums.update(
+                ((schema, e["name"]), tuple(e["labels"])) for e in get_enums(schema=schema)
+            )
     return SchemaShape(
         dialect=dialect.name,
         tables=tables,

@@ -301,9 +301,7 @@ def _my_schema(
     for table, count, crc, packed in conn.exec_driver_sql(_MY_ACTIONS, params).fetchall():
         add("REFERENTIAL_CONSTRAINTS", count, crc)
         for name, on_delete, on_update in _my_rows(packed, count, 3):
-            actions[(table, name)] = fk_options(
-                _action(on_delete), _action(on_update), None, None
-            )
+            actions[(table, name)] = fk_options(_action(on_delete), _action(on_update), None, None)
 
     fks: dict[str, list[ForeignKeyShape]] = defaultdict(list)
     for table, count, crc, fk_count, packed in conn.exec_driver_sql(

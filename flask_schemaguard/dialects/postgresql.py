@@ -59,7 +59,8 @@ WITH ns AS (
       OR (:with_default AND nspname = ANY(current_schemas(false)))
 )
 SELECT {aggregate} FROM (
-  SELECT concat_ws(':', n.oid, n.nspname) AS x FROM pg_namespace n WHERE n.oid IN (SELECT oid FROM ns)
+  SELECT concat_ws(':', n.oid, n.nspname) AS x
+    FROM pg_namespace n WHERE n.oid IN (SELECT oid FROM ns)
   UNION ALL
   SELECT concat_ws(':', c.oid, c.relname, c.relkind, c.relnatts)
     FROM pg_class c
@@ -245,9 +246,7 @@ class PostgresqlImpl(DialectImpl):
             return []
         return add_enum_values(type_, tuple(type_.enums), present or ())
 
-    def add_column_ddl(
-        self, table: sa.Table, column: sa.Column[Any]
-    ) -> list[ExecutableDDLElement]:
+    def add_column_ddl(self, table: sa.Table, column: sa.Column[Any]) -> list[ExecutableDDLElement]:
         """One statement: the column with its foreign key as a column constraint."""
         return [AddColumn(table, column, single_column_foreign_key(column), "inline")]
 

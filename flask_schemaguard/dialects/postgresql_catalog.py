@@ -156,10 +156,10 @@ def read_postgresql(conn: Connection, schemas: Sequence[str | None]) -> SchemaSh
         return found
 
     tables: dict[TableKey, TableShape] = {}
-    missing = _missing_schemas(conn, schemas)
+    absent = _missing_schemas(conn, schemas)
     sequences: set[ObjectKey] = set()
     for schema in schemas:
-        if schema not in missing:
+        if schema not in absent:
             tables.update(_pg_schema(conn, schema, type_of, DOMAIN))
     named = [s for s in schemas if s]
     with_default = None in schemas
@@ -171,7 +171,7 @@ def read_postgresql(conn: Connection, schemas: Sequence[str | None]) -> SchemaSh
             sequences.add((None, name))
     enums: dict[ObjectKey, tuple[str, ...]] = {}
     for schema in dict.fromkeys((None, *schemas)):
-        if schema in missing:
+        if schema in absent:
             continue
         enums.update(
             ((schema, e["name"]), tuple(e["labels"]))
@@ -183,7 +183,7 @@ def read_postgresql(conn: Connection, schemas: Sequence[str | None]) -> SchemaSh
         schemas=tuple(schemas),
         enums=EnumTypes(enums),
         sequences=frozenset(sequences),
-        missing_schemas=frozenset(missing),
+        missing_schemas=frozenset(absent),
     )
 
 
@@ -288,7 +288,10 @@ def _pg_schema(
             remote_names = attnames[ref_oid]
             remote = tuple(remote_names[n] for n in confkey)
             options = fk_options(
-                _PG_ACTIONS.get(on_delete), _PG_ACTIONS.get(on_update), deferrable, deferred and "deferred"
+                _PG_ACTIONS.get(on_delete),
+                _PG_ACTIONS.get(on_update),
+                deferrable,
+                deferred and "deferred",
             )
             fks[oid].append(
                 ForeignKeyShape(conname, local, referred_schema, referred, remote, **options)

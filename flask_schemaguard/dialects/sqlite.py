@@ -157,9 +157,7 @@ class SqliteImpl(DialectImpl):
     ) -> HealSession:
         return SqliteHealSession(conn, lock_timeout, ddl_lock_timeout)
 
-    def add_column_ddl(
-        self, table: sa.Table, column: sa.Column[Any]
-    ) -> list[ExecutableDDLElement]:
+    def add_column_ddl(self, table: sa.Table, column: sa.Column[Any]) -> list[ExecutableDDLElement]:
         fk = single_column_foreign_key(column)
         return [AddColumn(table, column, fk, "inline")]
 

@@ -94,15 +94,15 @@ def read_sqlite(conn: Connection, schemas: Sequence[str | None]) -> SchemaShape 
     assert resolve is not None
     types = TypeTexts(dialect, resolve)
     tables: dict[TableKey, TableShape] = {}
-    missing = missing_databases(conn, schemas)
+    absent = missing_databases(conn, schemas)
     for schema in schemas:
-        if schema not in missing:
+        if schema not in absent:
             tables.update(_sqlite_schema(conn, schema, types))
     return SchemaShape(
         dialect=dialect.name,
         tables=tables,
         schemas=tuple(schemas),
-        missing_schemas=frozenset(missing),
+        missing_schemas=frozenset(absent),
     )
 
 

@@ -84,7 +84,6 @@ def _compile_type(type_: sa.types.TypeEngine[object], dialect: Dialect) -> str:
         return ""
 
 
-
 _BASE = re.compile(r"([A-Z_][A-Z0-9_ ]*)")
 _ARGS = re.compile(r"\(([^)]*)\)")
 _TWO_WORDS = (

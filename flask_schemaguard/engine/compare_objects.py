@@ -103,7 +103,9 @@ def check_foreign_key_targets(
     for item in items:
         fks = _new_foreign_keys(item, models, impl, fold_table)
         reasons = [
-            r for fk in fks if (r := _cannot_hold(fk, item, models, live, missing_cols, impl, fold_table))
+            r
+            for fk in fks
+            if (r := _cannot_hold(fk, item, models, live, missing_cols, impl, fold_table))
         ]
         if item.healable and reasons:
             item = dataclasses.replace(item, healable=False, hint=reasons[0])
@@ -142,14 +144,14 @@ def _cannot_hold(
     target = f"{fk.referred_table} ({', '.join(fk.referred_columns)})"
     model_target, live_target = models.get(key), live.get(key)
     if model_target is None and live_target is None:
-        return f"its foreign key refers to {target}, a table neither the models nor the database have"
+        return (
+            f"its foreign key refers to {target}, a table neither the models nor the database have"
+        )
     if live_target is None:
         return None  # a new table too: created first, with its own keys
     wanted = impl.fold_all(fk.referred_columns)
     have = {impl.fold(c.name) for c in live_target.columns}
-    lacking = [
-        c for c in wanted if c not in have and (key[0], key[1], c) not in missing_cols
-    ]
+    lacking = [c for c in wanted if c not in have and (key[0], key[1], c) not in missing_cols]
     if lacking:
         return (
             f"its foreign key refers to {target}, whose column {', '.join(lacking)} the "

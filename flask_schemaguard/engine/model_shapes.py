@@ -94,7 +94,12 @@ def created_on(item: Any, dialect: Dialect) -> bool:
     try:
         return bool(
             condition.callable_(
-                None, item, None, state=condition.state, dialect=dialect, compiler=None,
+                None,
+                item,
+                None,
+                state=condition.state,
+                dialect=dialect,
+                compiler=None,
                 checkfirst=False,
             )
         )
@@ -109,9 +114,8 @@ def rendered_name(name: Any, dialect: Dialect, *, index: bool) -> str | None:
         return None
     text = str(name)
     limit = (
-        (dialect.max_index_name_length if index else dialect.max_constraint_name_length)
-        or dialect.max_identifier_length
-    )
+        dialect.max_index_name_length if index else dialect.max_constraint_name_length
+    ) or dialect.max_identifier_length
     if isinstance(name, sa.sql.elements._truncated_label) and len(text) > limit:
         text = text[0 : limit - 8] + "_" + sa.util.md5_hex(text)[-4:]
     return text

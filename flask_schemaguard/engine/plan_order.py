@@ -21,6 +21,8 @@ from ..dialects import DialectImpl
 from ..report import Drift, DriftKind, OperationKind
 
 Key = tuple[Any, ...]
+#: Builds a step's DDL constructs, given the named types created so far.
+Build = Callable[[set[tuple[str | None, str]]], list[Any]]
 
 SCHEMA, SEQUENCE, ENUM_VALUES, TABLE, COLUMN, TABLE_INDEX, INDEX = range(7)
 
@@ -34,8 +36,7 @@ class Step:
     table: sa.Table | None
     name: str | None
     phase: int
-    #: Called with the named types created so far; returns the DDL constructs.
-    build: Callable[[set[tuple[str | None, str]]], list[Any]]
+    build: Build
     provides: set[Key] = field(default_factory=set)
     needs: set[Key] = field(default_factory=set)
     #: Set when the step is skipped: why.

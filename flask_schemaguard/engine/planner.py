@@ -19,12 +19,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.schema import (
-    AddConstraint,
     CreateIndex,
     CreateSchema,
     CreateSequence,
-    CreateTable,
-    ExecutableDDLElement,
 )
 
 from ..dialects import DialectImpl, impl_for
@@ -32,6 +29,7 @@ from ..report import Drift, DriftKind, Operation, OperationKind
 from ..shape import TableKey
 from . import plan_order as po
 from .model_shapes import column_sequence, rendered_name
+from .plan_tables import order_tables
 
 ALL_OPERATIONS = frozenset(k.value for k in OperationKind)
 #: What a heal may do unless ``SCHEMAGUARD_ALLOWED_OPERATIONS`` says otherwise: never
@@ -73,9 +71,7 @@ def make_plan(
     by_key = {keys.table(k[0], k[1]): t for k, t in tables.items()}
     build = _Builder(dialect, impl, bind)
     new_tables = {
-        keys.table(i.schema, i.table or "")
-        for i in items
-        if i.kind is DriftKind.MISSING_TABLE
+        keys.table(i.schema, i.table or "") for i in items if i.kind is DriftKind.MISSING_TABLE
     }
     labels: Mapping[Any, tuple[str, ...]] = getattr(existing_enums, "labels", {})
     steps: list[po.Step] = []
@@ -92,7 +88,7 @@ def make_plan(
             build.skipped.append(item)
         else:
             steps.append(step)
-    steps = _order_tables(steps, keys, dialect)
+    steps = order_tables(steps, keys, dialect)
     if OperationKind.CREATE_INDEX.value in allowed:
         for table_step in [s for s in steps if s.kind is OperationKind.CREATE_TABLE]:
             steps.extend(_table_index_steps(table_step, keys))
@@ -156,7 +152,12 @@ def _step(
     if kind is OperationKind.CREATE_SCHEMA:
         schema = str(item.name)
         return po.Step(
-            item, kind, None, schema, po.SCHEMA, lambda e: [CreateSchema(schema)],
+            item,
+            kind,
+            None,
+            schema,
+            po.SCHEMA,
+            lambda e: [CreateSchema(schema)],
             provides={keys.schema(schema)},
         )
     assert table is not None
@@ -169,23 +170,26 @@ def _step(
         # foreign-key needs: in _order_tables, once inline and deferred ones are known
         return po.Step(item, kind, table, None, po.TABLE, lambda e: [], keys.of_table(table), needs)
     if kind is OperationKind.ADD_COLUMN:
-        column = table.columns.get(item.name or "")
-        if column is None:
+        new_column = table.columns.get(item.name or "")
+        if new_column is None:
             return None
         needs = set()
-        sequence = column_sequence(column, dialect)
+        sequence = column_sequence(new_column, dialect)
         if sequence is not None:
             needs.add(keys.sequence(sequence.schema, sequence.name))
-        for fk in column.foreign_keys:
+        for fk in new_column.foreign_keys:
             if fk.constraint is not None:
                 needs |= keys.foreign_key_needs(fk.constraint, table)
 
         def add_column(enums: set[tuple[str | None, str]]) -> list[Any]:
-            assert column is not None and table is not None
-            return [*impl.create_type_ddl([column], enums), *impl.add_column_ddl(table, column)]
+            assert new_column is not None and table is not None
+            return [
+                *impl.create_type_ddl([new_column], enums),
+                *impl.add_column_ddl(table, new_column),
+            ]
 
-        provides = {keys.column(table.schema, table.name, column.name)}
-        return po.Step(item, kind, table, column.name, po.COLUMN, add_column, provides, needs)
+        provides = {keys.column(table.schema, table.name, new_column.name)}
+        return po.Step(item, kind, table, new_column.name, po.COLUMN, add_column, provides, needs)
     if kind is OperationKind.CREATE_SEQUENCE:
         found = next(
             (
@@ -199,20 +203,25 @@ def _step(
             return None
         seq = found
         return po.Step(
-            item, kind, table, seq.name, po.SEQUENCE, lambda e: [CreateSequence(seq)],
+            item,
+            kind,
+            table,
+            seq.name,
+            po.SEQUENCE,
+            lambda e: [CreateSequence(seq)],
             provides={keys.sequence(seq.schema, seq.name)},
             needs={keys.schema(seq.schema)} if seq.schema else set(),
         )
     if kind is OperationKind.ADD_ENUM_VALUE:
-        column = table.columns.get(item.name or "")
-        type_ = getattr(column, "type", None)
-        if column is None or not isinstance(type_, sa.Enum) or not type_.name:
+        enum_column = table.columns.get(item.name or "")
+        type_ = getattr(enum_column, "type", None)
+        if enum_column is None or not isinstance(type_, sa.Enum) or not type_.name:
             return None
         enum_key = (type_.schema, str(type_.name))
-        if enum_key in planned_enums:  # one operation per type, for all its columns
+        if enum_key in planned_enums:  # one operation per type, for all its enum_columns
             return po.Step(item, kind, table, str(type_.name), po.ENUM_VALUES, lambda e: [])
         planned_enums.add(enum_key)
-        ddl = impl.add_enum_value_ddl(column, labels.get(enum_key))
+        ddl = impl.add_enum_value_ddl(enum_column, labels.get(enum_key))
         if not ddl:
             return None
         return po.Step(item, kind, table, str(type_.name), po.ENUM_VALUES, lambda e: ddl)
@@ -226,8 +235,14 @@ def _step(
         else set()
     )
     return po.Step(
-        item, kind, table, str(index.name), po.INDEX, lambda e: [CreateIndex(index)],
-        provides, needs,
+        item,
+        kind,
+        table,
+        str(index.name),
+        po.INDEX,
+        lambda e: [CreateIndex(index)],
+        provides,
+        needs,
     )
 
 
@@ -249,7 +264,7 @@ def _table_index_steps(table_step: po.Step, keys: po.Keys) -> list[po.Step]:
                 table,
                 None if index.name is None else str(index.name),
                 po.TABLE_INDEX,
-                lambda e, index=index: [CreateIndex(index)],
+                _create_index(index),
                 provides,
                 {keys.table(table.schema, table.name)},
             )
@@ -257,33 +272,8 @@ def _table_index_steps(table_step: po.Step, keys: po.Keys) -> list[po.Step]:
     return out
 
 
-def _order_tables(steps: list[po.Step], keys: po.Keys, dialect: Dialect) -> list[po.Step]:
-    """New tables in foreign-key order (referenced tables first; cycles by name), each with
-    its DDL: named types, CREATE TABLE with its inline foreign keys, then the foreign keys
-    deferred to it (a cycle's, ``use_alter``'s); and the needs of those foreign keys."""
-    impl = impl_for(dialect)
-    table_steps = {id(s.table): s for s in steps if s.kind is OperationKind.CREATE_TABLE}
-    tables = [s.table for s in table_steps.values() if s.table is not None]
-    ordered = _dependency_order(tables)
-    inline, deferred = _split_foreign_keys(ordered, dialect)
-    for table in ordered:
-        step = table_steps[id(table)]
-        for fk in (*inline[table.key], *deferred[table.key]):
-            step.needs |= keys.foreign_key_needs(fk, table)
-
-        def create(
-            enums: set[tuple[str | None, str]], table: sa.Table = table
-        ) -> list[ExecutableDDLElement]:
-            return [
-                *impl.create_type_ddl(table.columns, enums),
-                CreateTable(table, include_foreign_key_constraints=inline[table.key]),
-                *(AddConstraint(fk) for fk in deferred[table.key]),
-            ]
-
-        step.build = create
-    rank = {id(t): i for i, t in enumerate(ordered)}
-    others = [s for s in steps if s.kind is not OperationKind.CREATE_TABLE]
-    return sorted(table_steps.values(), key=lambda s: rank[id(s.table)]) + others
+def _create_index(index: sa.Index) -> po.Build:
+    return lambda enums: [CreateIndex(index)]
 
 
 @dataclass
@@ -321,33 +311,6 @@ class _Builder:
             )
         )
         return True
-
-
-def _split_foreign_keys(
-    ordered: list[sa.Table], dialect: Dialect
-) -> tuple[dict[str, list[sa.ForeignKeyConstraint]], dict[str, list[sa.ForeignKeyConstraint]]]:
-    """Foreign keys created inline, and ``ALTER TABLE ... ADD`` statements run later.
-
-    A foreign key to a new table created later (a cycle) or marked ``use_alter`` (which
-    ``CreateTable`` leaves out) is added by the create_table operation of whichever of its
-    two tables comes last. SQLite cannot add constraints but accepts forward references.
-    """
-    position = {t.key: i for i, t in enumerate(ordered)}
-    inline: dict[str, list[sa.ForeignKeyConstraint]] = {t.key: [] for t in ordered}
-    deferred: dict[str, list[sa.ForeignKeyConstraint]] = {t.key: [] for t in ordered}
-    for table in ordered:
-        for fkc in sorted(table.foreign_key_constraints, key=lambda c: tuple(c.column_keys)):
-            try:
-                target = fkc.referred_table.key
-            except Exception:  # an unresolvable target: let CREATE TABLE report it
-                target = None
-            later = target is not None and position.get(target, -1) > position[table.key]
-            if not dialect.supports_alter or not (later or fkc.use_alter):
-                inline[table.key].append(fkc)
-                continue
-            host = target if later and target is not None else table.key
-            deferred[host].append(fkc)
-    return inline, deferred
 
 
 def _find_index(table: sa.Table, name: str | None) -> sa.Index | None:
@@ -399,36 +362,6 @@ def unique_index_name(table: sa.Table, constraint: sa.UniqueConstraint, dialect:
     name = rendered_name(constraint.name, dialect, index=False)
     if name is not None:
         return name
-    return impl_for(dialect).unique_constraint_name(table.name, [c.name for c in constraint.columns])
-
-
-def _dependency_order(tables: list[sa.Table]) -> list[sa.Table]:
-    """Referenced tables first; ties (and cycles) by name, so the order is stable."""
-    pending = {t.key: t for t in tables}
-    ordered: list[sa.Table] = []
-    while pending:
-        ready = [
-            t
-            for t in pending.values()
-            if not any(
-                fk.column.table.key in pending and fk.column.table is not t
-                for fk in _resolvable_fks(t)
-            )
-        ]
-        if not ready:  # a cycle: fall back to name order
-            ready = [min(pending.values(), key=lambda t: t.key)]
-        for table in sorted(ready, key=lambda t: t.key):
-            ordered.append(table)
-            del pending[table.key]
-    return ordered
-
-
-def _resolvable_fks(table: sa.Table) -> list[sa.ForeignKey]:
-    resolved = []
-    for fk in table.foreign_keys:
-        try:
-            fk.column  # noqa: B018 - resolves the target column
-        except Exception:
-            continue
-        resolved.append(fk)
-    return resolved
+    return impl_for(dialect).unique_constraint_name(
+        table.name, [c.name for c in constraint.columns]
+    )
