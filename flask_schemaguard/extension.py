@@ -265,13 +265,14 @@ class SchemaGuard:
             return state_of(app).runner.plan()
 
     def heal(self, dry_run: bool = False, app: Flask | None = None) -> HealResult:
-        """Heal safe drift now (in any mode but ``off``) and refresh the ORM."""
+        """Heal safe drift now (in any mode but ``off``) and refresh the ORM; an operation
+        that failed before on this schema is tried again (a startup would not)."""
         app = self._app(app)
         state = state_of(app)
         if state.config.mode == "off":
             raise SchemaGuardError("SCHEMAGUARD_MODE='off': healing is switched off for this app")
         with app.app_context():
-            result = state.runner.heal(dry_run=dry_run)
+            result = state.runner.heal(dry_run=dry_run, retry_failed=True)
             if not dry_run:
                 self._after_heal(app, state, result)
         return result
