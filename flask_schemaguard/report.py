@@ -58,6 +58,13 @@ class Drift:
     schema: str | None = None
     hint: str | None = None
 
+    def where(self) -> str:
+        """``schema.table.name`` (the parts it has): what the item is about."""
+        parts = [self.schema, self.table, self.name]
+        if self.kind is DriftKind.MISSING_SCHEMA:
+            parts = [self.name]
+        return ".".join(p for p in parts if p)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind.value,
@@ -185,6 +192,8 @@ class Operation:
         }
 
     def describe(self) -> str:
+        if self.kind is OperationKind.CREATE_SCHEMA:
+            return f"{self.kind.value} {self.name}"
         target = f"{self.table}.{self.name}" if self.name else self.table
         if self.schema:
             target = f"{self.schema}.{target}"
