@@ -22,6 +22,8 @@ from __future__ import annotations
 import datetime
 import decimal
 import itertools
+import json
+import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -102,8 +104,18 @@ KINDS: dict[str, tuple[Any, Any, tuple[str, ...], bool]] = {
     # a native enum on PostgreSQL (one type for every such column) and MySQL; the older
     # database may lack its last label (ENUM_DROPPED)
     "enum": (sa.Enum("a", "b", "c", name="prop_state"), st.sampled_from(["a", "b"]), ("a",), True),
-    "jsonb": (postgresql.JSONB(), st.dictionaries(st.sampled_from("xy"), st.integers(0, 9)), (), False),
-    "int_array": (postgresql.ARRAY(sa.Integer), st.lists(st.integers(-9, 9), max_size=3), (), False),
+    "jsonb": (
+        postgresql.JSONB(),
+        st.dictionaries(st.sampled_from("xy"), st.integers(0, 9)),
+        (),
+        False,
+    ),
+    "int_array": (
+        postgresql.ARRAY(sa.Integer),
+        st.lists(st.integers(-9, 9), max_size=3),
+        (),
+        False,
+    ),
     "tinyint": (mysql.TINYINT(), st.integers(-100, 100), ("1",), True),
     "mediumtext": (mysql.MEDIUMTEXT(), _WORDS, (), False),
 }
@@ -456,7 +468,12 @@ def predicted_remaining(case: Case) -> set[tuple[str, str, Any]]:
                 out.add(("missing_foreign_key", t.name, c.name))
             elif (t.name, c.name) in case.fk_flipped:  # never healed: a migration's job
                 out.add(("foreign_key_mismatch", t.name, c.name))
-            if case.db == "mysql" and case.enum_dropped and c.kind == "enum" and c.name in old_names:
+            if (
+                case.db == "mysql"
+                and case.enum_dropped
+                and c.kind == "enum"
+                and c.name in old_names
+            ):
                 out.add(("enum_mismatch", t.name, c.name))  # a retype there: reported only
     return out
 
@@ -676,6 +693,20 @@ def compare_with_alembic(
 
 #: How often each documented difference (and each agreement) was seen, per kind.
 EXPLAINED: Counter[tuple[Any, ...]] = Counter()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _write_tally() -> Iterator[None]:
+    """``SCHEMAGUARD_PROPERTY_TALLY=path``: write EXPLAINED there (docs/reliability.md)."""
+    yield
+    path = os.environ.get("SCHEMAGUARD_PROPERTY_TALLY")
+    if path:
+        with open(path, "w") as f:
+            json.dump(
+                {":".join(map(str, k)): n for k, n in sorted(EXPLAINED.items(), key=repr)},
+                f,
+                indent=1,
+            )
 
 
 # -- the test --------------------------------------------------------------------------------
