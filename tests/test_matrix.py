@@ -7,7 +7,7 @@ For every row of ``_matrix.ROWS`` on every database it runs on, two assertions:
    the row's expected kinds (none where that database cannot tell the difference).
 
 Alembic's ``compare_metadata`` (``compare_type=True``) is the oracle on both databases: it
-must agree, or the row names the documented reason (docs/reliability.md, "A1".."A11") it
+must agree, or the row names the documented reason (docs/reliability.md, "A1".."A10") it
 does not. ``SCHEMAGUARD_MATRIX_TALLY=path`` writes the tally of agreements and reasons.
 """
 
