@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Connection, Dialect
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.schema import AddConstraint, ExecutableDDLElement
 
 from ..report import LockLevel, OperationKind
@@ -147,9 +147,6 @@ class DialectImpl:
         if kind is OperationKind.CREATE_INDEX:
             return LockLevel.BLOCKS_WRITES  # a plain CREATE INDEX holds writes for its build
         return LockLevel.BRIEF
-
-    def max_index_name_length(self, dialect: Dialect) -> int:
-        return getattr(dialect, "max_index_name_length", None) or dialect.max_identifier_length
 
     def types_match(self, model_text: str, db_text: str) -> bool:
         """True when the database cannot tell the two types apart."""
