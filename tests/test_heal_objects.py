@@ -249,3 +249,59 @@ def test_sqlite_cannot_add_a_stored_generated_column(engine: sa.Engine, db_kind:
         assert [op.name for op in result.applied] == ["tripled"]  # type: ignore[attr-defined]
     else:
         assert remaining == set() and result.failed == ()  # type: ignore[attr-defined]
+
+
+def test_long_generated_names_heal_as_create_all_names_them(engine: sa.Engine) -> None:
+    """Names from a naming convention past the dialect's limit: healed under the very name
+    ``create_all()`` gives (MariaDB would refuse a longer one with error 1059)."""
+    long = "a_rather_long_column_name_that_goes_on"
+
+    def models(full: bool) -> sa.MetaData:
+        md = sa.MetaData(
+            naming_convention={
+                "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+                "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            }
+        )
+        cols = [sa.Column(f"{long}_{i}", sa.Integer) for i in (1, 2)]
+        t = sa.Table(
+            "measurements",
+            md,
+            sa.Column("id", sa.Integer, primary_key=True),
+            *cols,
+            *([sa.UniqueConstraint(*(c.name for c in cols))] if full else []),
+        )
+        if full:
+            sa.Index(None, t.c[f"{long}_1"], t.c[f"{long}_2"])
+        return md
+
+    models(False).create_all(engine)
+    ops = "create_table, add_column, create_index, create_unique_index"
+    result, after = heal(engine, models(True), SCHEMAGUARD_ALLOWED_OPERATIONS=ops)
+    assert result.failed == () and len(result.applied) == 2, result.failed  # type: ignore[attr-defined]
+    assert after.in_sync, after.to_dict()  # type: ignore[attr-defined]
+    inspector = sa.inspect(engine)
+    names = {ix["name"] for ix in inspector.get_indexes("measurements")}
+    names |= {u["name"] for u in inspector.get_unique_constraints("measurements")}
+    created = {op.name for op in result.applied}  # type: ignore[attr-defined]
+    assert len(created) == 2 and created <= names, (created, names)
+
+
+def test_expression_index_is_created_once(engine: sa.Engine, db_kind: str) -> None:
+    if db_kind == "mysql":
+        pytest.skip("MariaDB has no functional indexes")
+    old, new = sa.MetaData(), sa.MetaData()
+    for md in (old, new):
+        sa.Table(
+            "users",
+            md,
+            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("email", sa.String(80)),
+        )
+    sa.Index("ix_users_email_lower", sa.func.lower(new.tables["users"].c.email))
+    old.create_all(engine)
+    result, after = heal(engine, new)
+    assert [op.name for op in result.applied] == ["ix_users_email_lower"]  # type: ignore[attr-defined]
+    assert after.in_sync  # type: ignore[attr-defined]
+    again, _ = heal(engine, new)
+    assert again.applied == () and again.failed == ()  # type: ignore[attr-defined]

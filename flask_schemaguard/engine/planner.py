@@ -78,7 +78,7 @@ def make_plan(
     planned_enums: set[tuple[str | None, str]] = set()
     for item in items:
         table = by_key.get(keys.table(item.schema, item.table or ""))
-        kind = _operation_kind(item, table, new_tables, keys)
+        kind = _operation_kind(item, table, new_tables, keys, dialect)
         if not item.healable or kind is None or kind.value not in allowed:
             if item.kind.value not in ("extra_table", "extra_column", "extra_index"):
                 build.skipped.append(item)
@@ -91,7 +91,7 @@ def make_plan(
     steps = order_tables(steps, keys, dialect)
     if OperationKind.CREATE_INDEX.value in allowed:
         for table_step in [s for s in steps if s.kind is OperationKind.CREATE_TABLE]:
-            steps.extend(_table_index_steps(table_step, keys))
+            steps.extend(_table_index_steps(table_step, keys, dialect))
     missing = keys.missing(items, by_key, lambda t, i: _unique_columns(t, i, dialect))
     ordered = po.order(steps, missing, po.describe_key)
     for step in steps:
@@ -111,7 +111,7 @@ def make_plan(
 
 
 def _operation_kind(
-    item: Drift, table: sa.Table | None, new_tables: set[po.Key], keys: po.Keys
+    item: Drift, table: sa.Table | None, new_tables: set[po.Key], keys: po.Keys, dialect: Dialect
 ) -> OperationKind | None:
     kind = item.kind
     if kind is DriftKind.MISSING_SCHEMA:
@@ -129,7 +129,7 @@ def _operation_kind(
     if kind is DriftKind.MISSING_UNIQUE_CONSTRAINT:
         return OperationKind.CREATE_UNIQUE_INDEX
     if kind is DriftKind.MISSING_INDEX:
-        index = _find_index(table, item.name)
+        index = _find_index(table, item.name, dialect)
         on_existing = keys.table(table.schema, table.name) not in new_tables
         if index is not None and index.unique and on_existing:
             return OperationKind.CREATE_UNIQUE_INDEX
@@ -238,7 +238,7 @@ def _step(
         item,
         kind,
         table,
-        str(index.name),
+        rendered_name(index.name, dialect, index=True),
         po.INDEX,
         lambda e: [CreateIndex(index)],
         provides,
@@ -246,7 +246,7 @@ def _step(
     )
 
 
-def _table_index_steps(table_step: po.Step, keys: po.Keys) -> list[po.Step]:
+def _table_index_steps(table_step: po.Step, keys: po.Keys, dialect: Dialect) -> list[po.Step]:
     """The new table's indexes: each its own operation, right after the table."""
     table = table_step.table
     assert table is not None
@@ -262,7 +262,7 @@ def _table_index_steps(table_step: po.Step, keys: po.Keys) -> list[po.Step]:
                 table_step.item,
                 OperationKind.CREATE_INDEX,
                 table,
-                None if index.name is None else str(index.name),
+                rendered_name(index.name, dialect, index=True),
                 po.TABLE_INDEX,
                 _create_index(index),
                 provides,
@@ -313,9 +313,10 @@ class _Builder:
         return True
 
 
-def _find_index(table: sa.Table, name: str | None) -> sa.Index | None:
+def _find_index(table: sa.Table, name: str | None, dialect: Dialect) -> sa.Index | None:
+    """The model's index the drift names (by the name ``create_all()`` gives it)."""
     for index in table.indexes:
-        if index.name is not None and str(index.name) == name:
+        if index.name is not None and rendered_name(index.name, dialect, index=True) == name:
             return index
     return None
 
@@ -333,7 +334,7 @@ def _unique_columns(table: sa.Table, item: Drift, dialect: Dialect) -> list[str]
     if item.kind is DriftKind.MISSING_UNIQUE_CONSTRAINT:
         constraint = _find_unique(table, item, dialect)
         return None if constraint is None else [c.name for c in constraint.columns]
-    index = _find_index(table, item.name)
+    index = _find_index(table, item.name, dialect)
     return [c.name for c in index.columns] if index is not None and index.unique else None
 
 
@@ -342,7 +343,7 @@ def _index_for(table: sa.Table, item: Drift, dialect: Dialect) -> sa.Index | Non
     index named as the constraint, on a detached copy of the table (the model's own table is
     never given an index it does not declare)."""
     if item.kind is DriftKind.MISSING_INDEX:
-        return _find_index(table, item.name)
+        return _find_index(table, item.name, dialect)
     constraint = _find_unique(table, item, dialect)
     if constraint is None:
         return None
