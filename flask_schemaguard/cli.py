@@ -89,7 +89,8 @@ def plan_command(show_sql: bool, bind: str | None) -> None:
 @click.option("--dry-run", is_flag=True, help="Show what would be applied; change nothing.")
 @bind_option
 def heal_command(dry_run: bool, bind: str | None) -> None:
-    """Heal safe drift now: create missing tables, columns and indexes.
+    """Heal safe drift now: create missing tables, columns, indexes and sequences, add enum
+    labels (PostgreSQL); unique indexes on existing tables and schemas only when allowed.
 
     Exit status: 0 when nothing failed, 1 when an operation failed or error-level drift
     remains, 2 database unreachable or bad configuration.
@@ -107,10 +108,7 @@ def heal_command(dry_run: bool, bind: str | None) -> None:
         click.echo(f"failed: {op.describe()}: {error}")
     for item in result.skipped:
         hint = f" ({item.hint})" if item.hint else ""
-        click.echo(
-            f"skipped: {item.kind.value} {item.table or ''}"
-            f"{'.' + item.name if item.name else ''}{hint}"
-        )
+        click.echo(f"skipped: {item.kind.value} {item.where()}{hint}")
     click.echo(
         f"{len(result.applied)} {verb}, {len(result.failed)} failed, {len(result.skipped)} skipped"
     )

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .engine.planner import ALL_OPERATIONS
+from .engine.planner import ALL_OPERATIONS, DEFAULT_OPERATIONS
 from .errors import SchemaGuardError
 
 MODES = ("heal", "check", "strict", "off")
@@ -19,7 +19,7 @@ RUN_ON = ("init", "first_request", "manual")
 DEFAULTS: dict[str, Any] = {
     "SCHEMAGUARD_MODE": "heal",
     "SCHEMAGUARD_RUN_ON": "init",
-    "SCHEMAGUARD_ALLOWED_OPERATIONS": ("create_table", "create_index", "add_column"),
+    "SCHEMAGUARD_ALLOWED_OPERATIONS": DEFAULT_OPERATIONS,
     "SCHEMAGUARD_EXCLUDE_TABLES": (),
     "SCHEMAGUARD_LOCK_TIMEOUT": 30,
     "SCHEMAGUARD_DDL_LOCK_TIMEOUT": 5,

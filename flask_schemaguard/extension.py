@@ -281,7 +281,8 @@ class SchemaGuard:
     def heal(
         self, dry_run: bool = False, app: Flask | None = None, *, binds: Binds = None
     ) -> HealResult:
-        """Heal safe drift now (in any mode but ``off``) and refresh the ORM.
+        """Heal safe drift now (in any mode but ``off``) and refresh the ORM; an operation
+        that failed before on this schema is tried again (a startup would not).
 
         ``binds``: the bind names to heal (None in it for the default bind); default all.
         """
@@ -292,7 +293,7 @@ class SchemaGuard:
         with app.app_context():
             if dry_run:
                 return state.runner.heal(dry_run=True, binds=binds)
-            result = self._heal(app, state, binds=binds)
+            result = self._heal(app, state, binds=binds, retry_failed=True)
             self._after_heal(app, state, result)
         return result
 
@@ -309,12 +310,13 @@ class SchemaGuard:
         state: GuardState,
         only: set[tuple[str | None, str]] | None = None,
         binds: Binds = None,
+        retry_failed: bool = False,
     ) -> HealResult:
         """``runner.heal``; a heal that fails as a whole (the guard may not create its audit
         table, say) still leaves the app degraded where degrading applies: a read-only check
         says which columns are missing before the error goes on."""
         try:
-            return state.runner.heal(only=only, binds=binds)
+            return state.runner.heal(only=only, binds=binds, retry_failed=retry_failed)
         except SchemaGuardError:
             if state.config.degrade_missing_columns:
                 try:

@@ -25,6 +25,10 @@ class DriftKind(_Named):
     TYPE_MISMATCH = "type_mismatch"
     NULLABLE_MISMATCH = "nullable_mismatch"
     PRIMARY_KEY_MISMATCH = "primary_key_mismatch"
+    MISSING_SEQUENCE = "missing_sequence"
+    ENUM_MISMATCH = "enum_mismatch"
+    FOREIGN_KEY_MISMATCH = "foreign_key_mismatch"
+    MISSING_SCHEMA = "missing_schema"
     EXTRA_TABLE = "extra_table"
     EXTRA_COLUMN = "extra_column"
     EXTRA_INDEX = "extra_index"
@@ -54,6 +58,13 @@ class Drift:
     bind: str | None = None
     schema: str | None = None
     hint: str | None = None
+
+    def where(self) -> str:
+        """``schema.table.name`` (the parts it has): what the item is about."""
+        parts = [self.schema, self.table, self.name]
+        if self.kind is DriftKind.MISSING_SCHEMA:
+            parts = [self.name]
+        return ".".join(p for p in parts if p)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -122,6 +133,13 @@ class OperationKind(_Named):
     CREATE_TABLE = "create_table"
     ADD_COLUMN = "add_column"
     CREATE_INDEX = "create_index"
+    CREATE_SEQUENCE = "create_sequence"
+    ADD_ENUM_VALUE = "add_enum_value"
+    REBUILD_INDEX = "rebuild_index"
+    #: Opt-in: a unique index on an existing table rejects writes the app makes today.
+    CREATE_UNIQUE_INDEX = "create_unique_index"
+    #: Opt-in: a schema is usually made by whoever owns the database.
+    CREATE_SCHEMA = "create_schema"
 
 
 class LockLevel(_Named):
@@ -172,6 +190,8 @@ class Operation:
         }
 
     def describe(self) -> str:
+        if self.kind is OperationKind.CREATE_SCHEMA:
+            return f"{self.kind.value} {self.name}"
         target = f"{self.table}.{self.name}" if self.name else self.table
         if self.schema:
             target = f"{self.schema}.{target}"

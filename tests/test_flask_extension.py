@@ -168,7 +168,12 @@ BAD_VALUES = [
     ("SCHEMAGUARD_MODE", "fix", "'heal', 'check', 'strict', 'off'"),
     ("SCHEMAGUARD_MODE", None, "'heal', 'check', 'strict', 'off'"),
     ("SCHEMAGUARD_RUN_ON", "startup", "'init', 'first_request', 'manual'"),
-    ("SCHEMAGUARD_ALLOWED_OPERATIONS", ["drop_table"], "add_column, create_index, create_table"),
+    (
+        "SCHEMAGUARD_ALLOWED_OPERATIONS",
+        ["drop_table"],
+        "add_column, add_enum_value, create_index, create_schema, create_sequence, "
+        "create_table, create_unique_index, rebuild_index",
+    ),
     ("SCHEMAGUARD_ALLOWED_OPERATIONS", 5, "a list of operations"),
     ("SCHEMAGUARD_EXCLUDE_TABLES", 5, "table names or glob patterns"),
     ("SCHEMAGUARD_EXCLUDE_TABLES", [""], "table names or glob patterns"),
@@ -529,13 +534,16 @@ def test_logging_and_signals(
 ) -> None:
     caplog.set_level(logging.INFO, logger="flask_schemaguard")
     fa.old_schema(db_url, names=("same", "same"))
-    app = fa.build_app(db_url, tmp_path, priority=True, unique_name=True)
+    # create_unique_index allowed: the unique index is tried on the existing table, and
+    # fails over the duplicate names.
+    allow = {"SCHEMAGUARD_ALLOWED_OPERATIONS": "create_table, add_column, create_unique_index"}
+    app = fa.build_app(db_url, tmp_path, allow, priority=True, unique_name=True)
     records = [r for r in caplog.records if r.name == "flask_schemaguard"]
     info = [r.getMessage() for r in records if r.levelno == logging.INFO]
     warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
     assert any(m.startswith("schemaguard: applied create_table step_execution_logs") for m in info)
     assert any(m.startswith("schemaguard: applied add_column runs.note") for m in info)
-    assert any("failed create_index runs.ix_runs_name" in m for m in warnings)
+    assert any("failed create_unique_index runs.ix_runs_name" in m for m in warnings)
     assert any("runs.priority" in m for m in warnings)
     summary = [m for m in info if m.startswith("schemaguard: heal applied")]
     assert summary == [summary[0]] and "applied 2, failed 1" in summary[0]
@@ -548,7 +556,7 @@ def test_logging_and_signals(
     assert len(signals["failed"]) == 1
     failed = signals["failed"][0]
     failed_ops = [op.describe() for op, _e in failed["result"].failed]
-    assert failed_ops == ["create_index runs.ix_runs_name"]
+    assert failed_ops == ["create_unique_index runs.ix_runs_name"]
     assert "ix_runs_name" in failed["error"]
     assert len(signals["drift"]) == 1
     kinds = {(i.kind, i.name) for i in signals["drift"][0]["report"].items}
@@ -558,7 +566,7 @@ def test_logging_and_signals(
     assert [(r["operation"], r["outcome"]) for r in rows] == [
         ("create_table", "applied"),
         ("add_column", "applied"),
-        ("create_index", "failed"),
+        ("create_unique_index", "failed"),
     ]
     assert rows[2]["error"]
 

@@ -19,12 +19,12 @@ from sqlalchemy.engine import URL, Connection, Dialect
 from sqlalchemy.schema import AddConstraint, ExecutableDDLElement
 
 from ..report import LockLevel, OperationKind
-from ..shape import ColumnShape, SchemaShape, TableShape
+from ..shape import ColumnShape, ForeignKeyShape, SchemaShape, TableShape
 from .ddl import AddColumn, ForeignKeyStyle
 from .driver_errors import SchemaError, driver_error, first_line
 from .inspector import reflect_with_inspector
 from .session import AutocommitHealSession, HealSession
-from .types import Families, types_match
+from .types import TypeRules, types_match
 from .urls import masked_url
 
 Schemas = Sequence[str | None]
@@ -43,10 +43,8 @@ class DialectImpl:
     tested: ClassVar[bool] = False
     #: Top-level module names of the DB-API drivers whose errors this class reads.
     driver_modules: ClassVar[tuple[str, ...]] = ()
-    #: Pairs of type families the same storage holds (no type drift between them).
-    compatible_families: ClassVar[Families] = frozenset()
-    #: VARCHAR(n) lengths are enforced, so a different n is type drift.
-    enforces_string_length: ClassVar[bool] = True
+    #: Which type details the database enforces (and so what is type drift).
+    type_rules: ClassVar[TypeRules] = TypeRules()
     #: The lock and transaction a heal runs in (generic: neither).
     session_class: ClassVar[type[HealSession]] = AutocommitHealSession
     #: How ``ADD COLUMN`` writes the new column's foreign key (None: its own statement).
@@ -131,6 +129,13 @@ class DialectImpl:
         """Named types the columns need that do not exist yet (PostgreSQL's enums)."""
         return []
 
+    def add_enum_value_ddl(
+        self, column: sa.Column[Any], present: tuple[str, ...] | None
+    ) -> list[ExecutableDDLElement]:
+        """Statements that add the labels of the column's enum the database lacks (PostgreSQL's
+        ``ALTER TYPE ... ADD VALUE``); none where a label is part of the column's type."""
+        return []
+
     def unaddable_column_hint(self, column: ColumnShape) -> str | None:
         """Why this nullable-or-defaulted column still cannot be added, or None."""
         return None
@@ -148,17 +153,60 @@ class DialectImpl:
             return LockLevel.BLOCKS_WRITES  # a plain CREATE INDEX holds writes for its build
         return LockLevel.BRIEF
 
-    def max_index_name_length(self, dialect: Dialect) -> int:
-        return getattr(dialect, "max_index_name_length", None) or dialect.max_identifier_length
-
     def types_match(self, model_text: str, db_text: str) -> bool:
         """True when the database cannot tell the two types apart."""
-        return types_match(
-            model_text,
-            db_text,
-            compatible=self.compatible_families,
-            enforces_length=self.enforces_string_length,
-        )
+        return types_match(model_text, db_text, self.type_rules)
+
+    # -- drift ---------------------------------------------------------------------------
+    #: Foreign-key actions the database treats as its default (no action).
+    default_foreign_key_actions: ClassVar[frozenset[str | None]] = frozenset({None})
+    #: The database keeps DEFERRABLE / INITIALLY DEFERRED on a foreign key.
+    keeps_deferrable: ClassVar[bool] = True
+
+    def unique_constraint_name(self, table: str, columns: Iterable[str]) -> str:
+        """The name an unnamed unique constraint's index gets: ``uq_<table>_<columns>``, cut
+        to the index name limit with a hash suffix."""
+        name = "uq_" + table + "_" + "_".join(columns)
+        limit = self.index_name_limit
+        if len(name) > limit:
+            digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+            name = name[: limit - 9] + "_" + digest
+        return name
+
+    #: Longest index name the database keeps (the generic: PostgreSQL's 63).
+    index_name_limit: ClassVar[int] = 63
+
+    def foreign_key_differences(self, model: ForeignKeyShape, live: ForeignKeyShape) -> list[str]:
+        """How the database's foreign key differs from the model's (ON DELETE, ON UPDATE,
+        deferrability), in words; empty when it does not."""
+        out = []
+        for what, want, have in (
+            ("ON DELETE", model.ondelete, live.ondelete),
+            ("ON UPDATE", model.onupdate, live.onupdate),
+        ):
+            defaults = self.default_foreign_key_actions
+            if want != have and not (want in defaults and have in defaults):
+                out.append(
+                    f"{what} is {(have or 'no action').upper()} in the database but "
+                    f"{(want or 'no action').upper()} in the model"
+                )
+        if (
+            self.keeps_deferrable
+            and None not in (model.deferrable, live.deferrable)
+            and model.deferrable != live.deferrable
+        ):
+            out.append(
+                f"it is {live.deferrable} in the database but {model.deferrable} in the model"
+            )
+        return out
+
+    def enum_label_hint(self, column: ColumnShape) -> str | None:
+        """Why labels the database lacks cannot be added by a heal, or None when they can."""
+        return "adding a label retypes the column here: write a migration"
+
+    def missing_schema_hint(self, schema: str) -> str | None:
+        """Why a heal can never create ``schema``, or None when ``create_schema`` can."""
+        return None
 
     # -- queries -------------------------------------------------------------------------
     def degraded_null(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,9 +33,9 @@ from .driver_errors import (
     missing_column,
     quoted_names,
 )
-from .mysql_catalog import ROW_CRC, read_mysql
+from .mysql_catalog import ROW_CRC, SCHEMA_COLUMN, read_mysql
 from .session import HealSession, LockTimeout, lock_held_message
-from .types import types_match
+from .types import TypeRules
 
 NO_SUCH_TABLE = 1146
 BAD_FIELD = 1054
@@ -43,7 +43,8 @@ LOCK_WAIT_TIMEOUT = 1205
 
 _FINGERPRINT = "SELECT " + ",\n".join(
     f" (SELECT CONCAT(COUNT(*), ':', COALESCE(SUM({crc}), 0)) "
-    f"FROM information_schema.{table} WHERE TABLE_SCHEMA IN :schemas)"
+    f"FROM information_schema.{table} "
+    f"WHERE {SCHEMA_COLUMN.get(table, 'TABLE_SCHEMA')} IN :schemas)"
     for table, crc in ROW_CRC.items()
 )
 # A message carried as text (PendingRollbackError): "(pymysql.err.X) (1146, "...")".
@@ -106,12 +107,17 @@ class MysqlImpl(DialectImpl):
     foreign_key_style = "clause"  # one statement: MySQL DDL is not transactional
     tested = True
     driver_modules = ("pymysql", "MySQLdb", "mysql", "mariadb", "asyncmy", "aiomysql")
-    compatible_families = frozenset(
-        {
-            frozenset({"boolean", "integer"}),  # BOOL is TINYINT(1)
-            frozenset({"json", "string"}),  # MariaDB: JSON is LONGTEXT + CHECK
-        }
-    )
+    # BOOL is TINYINT(1); MariaDB's JSON is LONGTEXT COLLATE utf8mb4_bin; FLOAT is single.
+    type_rules = TypeRules(float_size=4, mysql=True)
+
+    # InnoDB: RESTRICT is NO ACTION; DEFERRABLE is not kept (SQLAlchemy leaves it out).
+    default_foreign_key_actions = frozenset({None, "restrict"})
+    keeps_deferrable = False
+    index_name_limit = 64
+
+    def unique_constraint_name(self, table: str, columns: Iterable[str]) -> str:
+        """InnoDB names an unnamed unique key after its first column."""
+        return next(iter(columns))[: self.index_name_limit]
 
     def table_names_case_sensitive(self, conn: Connection) -> bool:
         # The MySQL dialect reads lower_case_table_names when it first connects.
@@ -186,11 +192,6 @@ class MysqlImpl(DialectImpl):
                 ):
                     names.add(self.fold(ix.name))
         return names
-
-    def types_match(self, model_text: str, db_text: str) -> bool:
-        return types_match(
-            model_text, db_text, compatible=self.compatible_families, tinyint_boolean=True
-        )
 
     # -- errors --------------------------------------------------------------------------
     def error_code(self, orig: BaseException | None) -> int | None:

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.schema import ExecutableDDLElement
 
 from ..report import DriftKind
-from ..shape import SchemaShape
+from ..shape import ColumnShape, SchemaShape
 from .base import DialectImpl, Recorded, Schemas
 from .driver_errors import (
     MessagePattern,
@@ -42,6 +42,7 @@ from .driver_errors import (
     table_in_statement,
 )
 from .postgresql_catalog import read_postgresql
+from .postgresql_ddl import add_enum_values
 from .session import HealSession, LockTimeout, lock_held_message, milliseconds
 
 UNDEFINED_TABLE = "42P01"
@@ -60,20 +61,27 @@ WITH ns AS (
       OR (:with_default AND nspname = ANY(current_schemas(false)))
 )
 SELECT {aggregate} FROM (
-  SELECT concat_ws(':', c.oid, c.relname, c.relkind, c.relnatts) AS x
+  SELECT concat_ws(':', n.oid, n.nspname) AS x
+    FROM pg_namespace n WHERE n.oid IN (SELECT oid FROM ns)
+  UNION ALL
+  SELECT concat_ws(':', c.oid, c.relname, c.relkind, c.relnatts)
     FROM pg_class c
-   WHERE c.relnamespace  IN (SELECT oid FROM ns) AND c.relkind IN ('r', 'p', 'i', 'v')
+   WHERE c.relnamespace  IN (SELECT oid FROM ns) AND c.relkind IN ('r', 'p', 'i', 'v', 'S')
   UNION ALL
   SELECT concat_ws(':', a.attrelid, a.attnum, a.attname, a.atttypid, a.atttypmod, a.attnotnull)
     FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
    WHERE c.relnamespace  IN (SELECT oid FROM ns) AND c.relkind IN ('r', 'p') AND a.attnum > 0
      AND NOT a.attisdropped
   UNION ALL
-  SELECT concat_ws(':', o.oid, o.conname, o.contype, o.conrelid, o.conkey)
+  SELECT concat_ws(':', o.oid, o.conname, o.contype, o.conrelid, o.conkey, o.confdeltype,
+                   o.confupdtype, o.condeferrable, o.condeferred)
     FROM pg_constraint o WHERE o.connamespace  IN (SELECT oid FROM ns)
   UNION ALL
   SELECT concat_ws(':', t.oid, t.typname) FROM pg_type t
    WHERE t.typnamespace  IN (SELECT oid FROM ns) AND t.typtype = 'e'
+  UNION ALL
+  SELECT concat_ws(':', e.enumtypid, e.enumlabel) FROM pg_enum e JOIN pg_type t
+      ON t.oid = e.enumtypid WHERE t.typnamespace IN (SELECT oid FROM ns)
 ) parts
 """
 _FINGERPRINT = _ROWS.replace(
@@ -128,6 +136,25 @@ def _lock_key(conn: Connection) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+MAX_IDENTIFIER_BYTES = 63
+
+
+def pg_object_name(name1: str, name2: str, label: str) -> str:
+    """PostgreSQL's makeObjectName: ``name1_name2_label`` within 63 bytes, the longer of the
+    two names shortened first."""
+    first, second = name1.encode(), name2[:MAX_IDENTIFIER_BYTES].encode()
+    available = MAX_IDENTIFIER_BYTES - (len(label) + 1) - (1 if second else 0)
+    n1, n2 = len(first), len(second)
+    while n1 + n2 > available:
+        if n1 > n2:
+            n1 -= 1
+        else:
+            n2 -= 1
+    head = first[:n1].decode("utf-8", "ignore")
+    tail = second[:n2].decode("utf-8", "ignore")
+    return "_".join(p for p in (head, tail, label) if p)
+
+
 def error_code(orig: BaseException | None) -> str | None:
     """The SQLSTATE: ``sqlstate`` (psycopg 3, asyncpg) or ``pgcode`` (psycopg2)."""
     code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
@@ -142,10 +169,21 @@ class PostgresqlImpl(DialectImpl):
     driver_modules = ("psycopg", "psycopg2", "psycopg2cffi", "asyncpg", "pg8000")
 
     def fold(self, name: str) -> str:
-        return name
+        """The name as the server stores it: cut to 63 bytes (NAMEDATALEN - 1)."""
+        if len(name) <= 15 or len(name.encode()) <= MAX_IDENTIFIER_BYTES:
+            return name
+        return name.encode()[:MAX_IDENTIFIER_BYTES].decode("utf-8", "ignore")
 
     def fold_all(self, names: Iterable[str]) -> tuple[str, ...]:
-        return tuple(names)
+        return tuple(map(self.fold, names))
+
+    def unique_constraint_name(self, table: str, columns: Iterable[str]) -> str:
+        """The server's own name for an unnamed one: ``<table>_<columns>_key``, shortened
+        the way PostgreSQL's makeObjectName shortens it."""
+        return pg_object_name(table, "_".join(columns), "key")
+
+    def enum_label_hint(self, column: ColumnShape) -> str | None:
+        return None  # ALTER TYPE ... ADD VALUE (add_enum_value)
 
     # -- catalog -------------------------------------------------------------------------
     def reflect(self, conn: Connection, schemas: Sequence[str | None]) -> SchemaShape:
@@ -206,6 +244,16 @@ class PostgresqlImpl(DialectImpl):
         if isinstance(impl, (sa.Enum, NamedType, sa.types.UserDefinedType)):
             return sa.null()
         return sa.cast(sa.null(), type_)
+
+    def add_enum_value_ddl(
+        self, column: sa.Column[Any], present: tuple[str, ...] | None
+    ) -> list[ExecutableDDLElement]:
+        """``ALTER TYPE ... ADD VALUE`` for each label of the column's native enum the
+        database lacks (every model label, each IF NOT EXISTS, when ``present`` is unknown)."""
+        type_ = column.type
+        if not (isinstance(type_, sa.Enum) and type_.native_enum and type_.name):
+            return []
+        return add_enum_values(type_, tuple(type_.enums), present or ())
 
     # -- errors --------------------------------------------------------------------------
     def error_code(self, orig: BaseException | None) -> str | None:

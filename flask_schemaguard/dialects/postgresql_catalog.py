@@ -14,9 +14,19 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..shape import ColumnShape, ForeignKeyShape, IndexShape, SchemaShape, TableKey, TableShape
+from ..shape import (
+    ColumnShape,
+    EnumTypes,
+    ForeignKeyShape,
+    IndexShape,
+    ObjectKey,
+    SchemaShape,
+    TableKey,
+    TableShape,
+)
 from .catalog import step_aside, table_shape
-from .types import compile_type
+from .inspector import fk_options
+from .types import compile_type, labels_of
 
 _PgTypeKey = tuple[str | None, str | None, str | None]
 
@@ -111,7 +121,8 @@ SELECT a.attrelid, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.
 # its schema as pg_get_constraintdef would qualify it (only when not visible).
 _PG_CONSTRAINTS = """
 SELECT con.conrelid, con.contype, con.conname, con.conkey, con.confrelid, con.confkey,
-       rc.relname, rn.nspname, pg_table_is_visible(rc.oid)
+       rc.relname, rn.nspname, pg_table_is_visible(rc.oid),
+       con.confdeltype, con.confupdtype, con.condeferrable, con.condeferred
   FROM pg_constraint con
   LEFT JOIN pg_class rc ON con.contype = 'f' AND rc.oid = con.confrelid
   LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
@@ -137,6 +148,18 @@ SELECT attrelid, attnum, attname FROM pg_attribute
  WHERE attrelid = ANY(CAST(:oids AS oid[])) AND attnum > 0
 """
 
+# Sequences as ``Inspector.get_sequence_names`` lists them, for every schema in one statement
+# (the default schema: the visible ones of the search path).
+_PG_SEQUENCES = """
+SELECT n.nspname, c.relname, n.nspname = ANY(CAST(:names AS text[]))
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind = 'S' AND (n.nspname = ANY(CAST(:names AS text[])) OR (:with_default
+       AND n.nspname = ANY(current_schemas(false)) AND pg_table_is_visible(c.oid)))
+"""
+_PG_SCHEMAS = "SELECT nspname FROM pg_namespace WHERE nspname = ANY(CAST(:names AS text[]))"
+#: pg_constraint's action codes, as the model side spells them (None: NO ACTION).
+_PG_ACTIONS = {"a": None, "r": "restrict", "c": "cascade", "n": "set null", "d": "set default"}
+
 _PG_NEXTVAL = re.compile(r"""(nextval\(')([^']+)('.*$)""")
 
 
@@ -160,14 +183,43 @@ def read_postgresql(conn: Connection, schemas: Sequence[str | None]) -> SchemaSh
         return found
 
     tables: dict[TableKey, TableShape] = {}
+    absent = _missing_schemas(conn, schemas)
+    sequences: set[ObjectKey] = set()
     for schema in schemas:
-        tables.update(_pg_schema(conn, schema, type_of, DOMAIN))
-    enums: set[tuple[str | None, str]] = set()
+        if schema not in absent:
+            tables.update(_pg_schema(conn, schema, type_of, DOMAIN))
+    named = [s for s in schemas if s]
+    with_default = None in schemas
+    rows = conn.execute(sa.text(_PG_SEQUENCES), {"names": named, "with_default": with_default})
+    for nspname, name, is_named in rows:
+        if is_named:
+            sequences.add((nspname, name))
+        if with_default and (not is_named or nspname not in named):
+            sequences.add((None, name))
+    enums: dict[ObjectKey, tuple[str, ...]] = {}
     for schema in dict.fromkeys((None, *schemas)):
-        enums.update((schema, e["name"]) for e in dialect._load_enums(conn, schema=schema))
+        if schema in absent:
+            continue
+        enums.update(
+            ((schema, e["name"]), tuple(e["labels"]))
+            for e in dialect._load_enums(conn, schema=schema)
+        )
     return SchemaShape(
-        dialect=dialect.name, tables=tables, schemas=tuple(schemas), enums=frozenset(enums)
+        dialect=dialect.name,
+        tables=tables,
+        schemas=tuple(schemas),
+        enums=EnumTypes(enums),
+        sequences=frozenset(sequences),
+        missing_schemas=frozenset(absent),
     )
+
+
+def _missing_schemas(conn: Connection, schemas: Sequence[str | None]) -> set[str]:
+    named = [s for s in schemas if s]
+    if not named:
+        return set()
+    found = {r[0] for r in conn.execute(sa.text(_PG_SCHEMAS), {"names": named})}
+    return set(named) - found
 
 
 def _pg_schema(
@@ -211,7 +263,14 @@ def _pg_schema(
             if match is not None and "." not in match.group(2):
                 default = match.group(1) + f'"{schema}".' + match.group(2) + match.group(3)
         columns[oid].append(
-            ColumnShape(name, type_text, nullable, None if default is None else str(default))
+            ColumnShape(
+                name,
+                type_text,
+                nullable,
+                None if default is None else str(default),
+                labels=labels_of(type_),
+                generated="stored" if generated == "s" else None,
+            )
         )
 
     constraints = conn.execute(sa.text(_PG_CONSTRAINTS), params).fetchall()
@@ -235,6 +294,10 @@ def _pg_schema(
         referred,
         referred_nsp,
         visible,
+        on_delete,
+        on_update,
+        deferrable,
+        deferred,
     ) in constraints:
         local_names = attnames[oid]
         local = tuple(local_names[n] for n in conkey)
@@ -251,7 +314,15 @@ def _pg_schema(
                 referred_schema = None
             remote_names = attnames[ref_oid]
             remote = tuple(remote_names[n] for n in confkey)
-            fks[oid].append(ForeignKeyShape(conname, local, referred_schema, referred, remote))
+            options = fk_options(
+                _PG_ACTIONS.get(on_delete),
+                _PG_ACTIONS.get(on_update),
+                deferrable,
+                deferred and "deferred",
+            )
+            fks[oid].append(
+                ForeignKeyShape(conname, local, referred_schema, referred, remote, **options)
+            )
 
     indexes: dict[int, list[IndexShape]] = defaultdict(list)
     for oid, name, unique, nkeys, indkey, expressions in conn.execute(
@@ -261,7 +332,8 @@ def _pg_schema(
         keys = tuple(
             table_names[num] if num else str(expressions[i]) for i, num in enumerate(indkey[:nkeys])
         )
-        indexes[oid].append(IndexShape(name, keys, bool(unique)))
+        expression = any(not num for num in indkey[:nkeys])
+        indexes[oid].append(IndexShape(name, keys, bool(unique), expression))
 
     out: dict[TableKey, TableShape] = {}
     for oid, table in sorted(names.items(), key=lambda kv: kv[1]):

@@ -25,13 +25,19 @@ from ..shape import ColumnShape, SchemaShape
 from .base import DialectImpl, Recorded, Schemas
 from .driver_errors import MessagePattern, SchemaError, classify_message, driver_error
 from .session import HealSession, LockTimeout, lock_held_message, milliseconds
-from .sqlite_catalog import read_sqlite
+from .sqlite_catalog import missing_databases, read_sqlite
+from .types import TypeRules
 
 logger = logging.getLogger("flask_schemaguard")
 
 NON_CONSTANT_DEFAULT_HINT = (
     "SQLite cannot add a column whose default is not a constant (CURRENT_TIMESTAMP, an "
     "expression) to an existing table: use a constant server_default, or write a migration"
+)
+
+STORED_COLUMN_HINT = (
+    "SQLite cannot add a STORED generated column (Computed(..., persisted=True)) to an existing "
+    "table: write a migration that rebuilds the table, or make it persisted=False"
 )
 
 _PATTERNS: tuple[MessagePattern, ...] = (
@@ -85,8 +91,15 @@ class SqliteImpl(DialectImpl):
     foreign_key_style = "inline"
     tested = True
     driver_modules = ("sqlite3", "pysqlite2", "pysqlcipher3", "aiosqlite")
-    compatible_families = frozenset({frozenset({"numeric", "float"})})
-    enforces_string_length = False  # VARCHAR(n) is TEXT affinity: any length fits
+    # Type affinity: VARCHAR(n) holds any length, NUMERIC(p, s) any number, BIGINT and
+    # INTEGER are one storage class, and a time zone is part of the text stored.
+    type_rules = TypeRules(
+        compatible=frozenset({frozenset({"numeric", "float"})}),
+        enforces_length=False,
+        enforces_details=False,
+    )
+
+    index_name_limit = 9999  # SQLite has none; SQLAlchemy's own limit
 
     def display_url(self, url: URL) -> str:
         """The absolute path of the database file (what the app really opens)."""
@@ -101,8 +114,11 @@ class SqliteImpl(DialectImpl):
         return shape if shape is not None else super().reflect(conn, schemas)
 
     def fingerprint(self, conn: Connection, schemas: Sequence[str | None]) -> str:
+        missing = missing_databases(conn, schemas)
         parts = [
-            str(conn.exec_driver_sql(f"PRAGMA {_schema_literal(s)}.schema_version").scalar())
+            "-"
+            if s in missing
+            else str(conn.exec_driver_sql(f"PRAGMA {_schema_literal(s)}.schema_version").scalar())
             for s in schemas
         ]
         return "sqlite:" + ",".join(parts)
@@ -133,7 +149,14 @@ class SqliteImpl(DialectImpl):
         return fp, (recorded_fp, items)
 
     # -- heal ----------------------------------------------------------------------------
+    def missing_schema_hint(self, schema: str) -> str | None:
+        return f"attach the database file as '{schema}' (ATTACH DATABASE) on every connection"
+
     def unaddable_column_hint(self, column: ColumnShape) -> str | None:
+        if column.generated == "stored":
+            return STORED_COLUMN_HINT
+        if column.generated is not None:
+            return None  # a VIRTUAL column can be added
         default = column.default
         if default is None:
             return None

@@ -20,7 +20,7 @@ from .audit_marks import note_revision, prune
 from .compare import diff
 from .fastpath import FastPath, utcnow
 from .filters import TableFilter
-from .outcomes import BindCheck, bind_in_sync, bind_name, info_of
+from .outcomes import NOT_RETRIED, BindCheck, bind_in_sync, bind_name, info_of
 from .owned_tables import audit_table
 from .planner import Plan, make_plan
 from .settings import Settings
@@ -37,6 +37,8 @@ class BindOutcome:
     failed: list[tuple[Operation, str]] = field(default_factory=list)
     skipped: list[Drift] = field(default_factory=list)
     after: BindCheck | None = None
+    #: A failure the next heal may not meet (a DDL lock timeout): never recorded.
+    transient: bool = False
 
 
 def plan_for(
@@ -76,7 +78,9 @@ class BindHealer:
         self.fast_path = fast_path
         self.after_operation = after_operation
 
-    def heal(self, target: Target, targets: Only | None) -> BindOutcome:
+    def heal(
+        self, target: Target, targets: Only | None, *, retry_failed: bool = False
+    ) -> BindOutcome:
         """Lock, diff again, apply, record: one transaction where the database has one."""
         settings = self.settings
         impl = impl_for(target.engine)
@@ -85,7 +89,7 @@ class BindHealer:
             session = impl.heal_session(conn, settings.lock_timeout, settings.ddl_lock_timeout)
             try:
                 session.begin()
-                outcome = self._heal_locked(session, impl, target, targets)
+                outcome = self._heal_locked(session, impl, target, targets, retry_failed)
                 session.commit()
             except BaseException:
                 _quietly(session.rollback)
@@ -102,11 +106,19 @@ class BindHealer:
         return items, shape.enums
 
     def _heal_locked(
-        self, session: HealSession, impl: DialectImpl, target: Target, targets: Only | None
+        self,
+        session: HealSession,
+        impl: DialectImpl,
+        target: Target,
+        targets: Only | None,
+        retry_failed: bool = False,
     ) -> BindOutcome:
         recorded = self.fast_path.recorded_in_lock(session.conn, target)
-        if recorded is not None:  # a process we waited for has healed and recorded it
-            return BindOutcome(after=BindCheck(recorded[0], info_of(target), recorded[1]))
+        if recorded is not None and not (retry_failed and recorded[2]):
+            # a process we waited for has healed and recorded it (failures included)
+            done, recorded_fp, failed = recorded
+            after = BindCheck(done, info_of(target), recorded_fp, failed=failed)
+            return BindOutcome(failed=[(op, e + NOT_RETRIED) for op, e in failed], after=after)
         items, enums = self._diff(session, impl, target)
         plan = plan_for(target, only(items, targets), enums, self.settings)
         outcome = BindOutcome(skipped=list(plan.skipped))
@@ -124,8 +136,12 @@ class BindHealer:
         if outcome.applied:
             items, _ = self._diff(session, impl, target)
         fp: str | None = None
-        if bind_in_sync(items) and self.fast_path.records_state:
-            fp = self.fast_path.record(session, target, items)
+        settled = bind_in_sync(items) or (
+            bool(outcome.failed) and not outcome.transient and targets is None
+        )
+        if settled and self.fast_path.records_state:
+            # in sync, or what failed fails the same way until the schema or models change
+            fp = self.fast_path.record(session, target, items, outcome.failed)
         outcome.after = BindCheck(items, info_of(target), fp)
         return outcome
 
@@ -175,6 +191,7 @@ class BindHealer:
                 raise
             error = impl.error_message(exc)
             if impl.is_lock_timeout(exc):
+                outcome.transient = True
                 error += (
                     f" (waited SCHEMAGUARD_DDL_LOCK_TIMEOUT = {self.settings.ddl_lock_timeout:g} s"
                     " for a table lock held by another transaction; the next heal retries)"

@@ -21,13 +21,14 @@ from .filters import TableFilter
 from .heal import BindHealer, BindOutcome, Only, only, plan_for
 from .migrations import pending_migrations
 from .outcomes import (
+    NOT_RETRIED,
     BindCheck,
     bind_in_sync,
     bind_name,
     blocks_heal,
     db_message,
     info_of,
-    load_items,
+    load_state,
     lock_timeout_check,
     report_of,
     unreachable,
@@ -107,7 +108,8 @@ class Runner:
                 if fast:
                     fp, recorded = self.fast_path.lookup(conn, target)
                     if recorded is not None and recorded[0] == fp:
-                        return BindCheck(load_items(recorded[1]), info, fp, fast=True)
+                        items, failed = load_state(recorded[1])
+                        return BindCheck(items, info, fp, fast=True, failed=failed)
                     shape = impl.reflect(conn, target.schemas)
                 else:  # MariaDB: the fingerprint from the same catalog reads as the shape
                     shape, fp = impl.reflect_and_fingerprint(conn, target.schemas)
@@ -154,14 +156,23 @@ class Runner:
 
     # -- heal ----------------------------------------------------------------------------
     def heal(
-        self, *, dry_run: bool = False, only: Only | None = None, binds: Binds = None
+        self,
+        *,
+        dry_run: bool = False,
+        only: Only | None = None,
+        binds: Binds = None,
+        retry_failed: bool = False,
     ) -> HealResult:
         """Apply every safe, allowed operation; ``only`` limits it to some tables, ``binds``
-        to some binds (None: the default bind's name)."""
+        to some binds (None: the default bind's name).
+
+        An operation that failed on this very schema (and models) is reported failed and not
+        run again, unless ``retry_failed`` (an explicit heal, a person's decision).
+        """
         outcome = BindOutcome()
         after: list[BindCheck] = []
         for target in self._selected(binds):
-            self._heal_target(target, dry_run, only, outcome, after)
+            self._heal_target(target, dry_run, only, outcome, after, retry_failed)
         return HealResult(
             applied=tuple(outcome.applied),
             failed=tuple(outcome.failed),
@@ -177,9 +188,13 @@ class Runner:
         targets: Only | None,
         total: BindOutcome,
         after: list[BindCheck],
+        retry_failed: bool = False,
     ) -> None:
         check = self._check_bind(target, fast=True)
+        if check.fast and check.failed and (retry_failed or dry_run):
+            check = self._check_bind(target, fast=False)
         if check.fast or not check.info.reachable:
+            total.failed.extend((op, error + NOT_RETRIED) for op, error in check.failed)
             after.append(check)
             return
         if blocks_heal(check.items):
@@ -200,7 +215,7 @@ class Runner:
             after.append(check)
             return
         try:
-            outcome = self.healer.heal(target, targets)
+            outcome = self.healer.heal(target, targets, retry_failed=retry_failed)
         except LockTimeout as exc:
             logger.warning("schemaguard: %s", exc)
             after.append(lock_timeout_check(target, check, str(exc)))

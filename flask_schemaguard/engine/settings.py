@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 
 from .. import __version__
-from .planner import ALL_OPERATIONS
+from .planner import DEFAULT_OPERATIONS
 
 
 @dataclass(frozen=True)
@@ -14,7 +14,7 @@ class Settings:
     """What a check and a heal may look at and do (validated by ``config``)."""
 
     exclude_tables: tuple[str, ...] = ()
-    allowed_operations: frozenset[str] = ALL_OPERATIONS
+    allowed_operations: frozenset[str] = frozenset(DEFAULT_OPERATIONS)
     lock_timeout: float = 30.0
     ddl_lock_timeout: float = 5.0
     audit_table: str | None = "schemaguard_events"
