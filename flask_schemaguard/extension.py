@@ -90,6 +90,8 @@ class SchemaGuard:
             allowed_operations=config.allowed_operations,
             lock_timeout=config.lock_timeout,
             ddl_lock_timeout=config.ddl_lock_timeout,
+            online_ddl=config.online_ddl,
+            index_timeout=config.index_timeout,
             audit_table=config.audit_table,
             state_table=STATE_TABLE,
             record_state_in_database=config.mode in ("heal", "strict"),
@@ -276,10 +278,16 @@ class SchemaGuard:
                 self._after_heal(app, state, result)
         return result
 
-    def heal_table(self, app: Flask, bind: str | None, table: str) -> HealResult:
-        """Heal one table (its columns and indexes, or the table itself): used on errors."""
+    def heal_table(
+        self, app: Flask, bind: str | None, table: str, schema: str | None = None
+    ) -> HealResult:
+        """Heal one table (its columns and indexes, or the table itself)."""
+        return self.heal_tables(app, {(bind, schema, table)})
+
+    def heal_tables(self, app: Flask, keys: set[tuple[str | None, str | None, str]]) -> HealResult:
+        """Heal these (bind, schema, table) only: used on errors."""
         state = state_of(app)
-        result = state.runner.heal(only={(bind, table)})
+        result = state.runner.heal(only=keys)
         self._after_heal(app, state, result)
         return result
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event, orm
-from sqlalchemy.pool import StaticPool
 
+from .dialects import impl_for
 from .engine.targets import Target
 from .errors import SchemaDriftError
 from .report import DriftKind, DriftReport
@@ -35,8 +35,8 @@ def dispose_engines(targets: Iterable[Target]) -> None:
         cache = getattr(engine, "_compiled_cache", None)
         if cache is not None:
             cache.clear()
-        if isinstance(engine.pool, StaticPool):
-            continue  # an in-memory SQLite database lives in its one connection
+        if impl_for(engine).keeps_data_in_pool(engine):
+            continue  # an in-memory SQLite database lives in its pooled connection
         engine.dispose()
 
 

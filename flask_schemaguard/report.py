@@ -18,6 +18,7 @@ class DriftKind(str, enum.Enum):
     TYPE_MISMATCH = "type_mismatch"
     NULLABLE_MISMATCH = "nullable_mismatch"
     PRIMARY_KEY_MISMATCH = "primary_key_mismatch"
+    INVALID_INDEX = "invalid_index"
     EXTRA_TABLE = "extra_table"
     EXTRA_COLUMN = "extra_column"
     EXTRA_INDEX = "extra_index"
@@ -125,6 +126,7 @@ class OperationKind(str, enum.Enum):
     CREATE_TABLE = "create_table"
     ADD_COLUMN = "add_column"
     CREATE_INDEX = "create_index"
+    REBUILD_INDEX = "rebuild_index"
 
     def __str__(self) -> str:
         return self.value

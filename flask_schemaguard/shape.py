@@ -25,6 +25,8 @@ class IndexShape:
     name: str | None
     columns: tuple[str, ...]
     unique: bool = False
+    #: False for an index a killed concurrent build left behind (PostgreSQL ``indisvalid``).
+    valid: bool = True
 
 
 @dataclass(frozen=True)

@@ -10,15 +10,16 @@ differently, each in its own module.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Connection, Dialect
+from sqlalchemy.engine import URL, Connection, Dialect, Engine
 from sqlalchemy.schema import AddConstraint, ExecutableDDLElement
 
-from ..report import LockLevel, OperationKind
+from ..report import LockLevel, Operation, OperationKind
 from ..shape import ColumnShape, SchemaShape, TableShape
 from .ddl import AddColumn
 from .driver_errors import SchemaError, driver_error, first_line
@@ -110,14 +111,36 @@ class DialectImpl:
 
     # -- heal ----------------------------------------------------------------------------
     def heal_session(
-        self, conn: Connection, lock_timeout: float, ddl_lock_timeout: float
+        self,
+        conn: Connection,
+        lock_timeout: float,
+        ddl_lock_timeout: float,
+        *,
+        online: bool = False,
+        index_timeout: float = 600.0,
     ) -> HealSession:
         """The lock and transaction a heal runs in (generic: neither)."""
         return AutocommitHealSession(conn, lock_timeout, ddl_lock_timeout)
 
-    def add_column_ddl(
-        self, table: sa.Table, column: sa.Column[Any]
+    def adapt(self, op: Operation, online: bool, dialect: Dialect) -> Operation:
+        """``op`` as this mode runs it (``SCHEMAGUARD_ONLINE_DDL``): its DDL and its lock."""
+        return dataclasses.replace(op, lock=self.lock_level(op.kind, online))
+
+    def rewrite_reasons(self, conn: Connection, ops: Sequence[Operation]) -> dict[int, str]:
+        """Position in ``ops`` -> why that operation rewrites its whole table."""
+        return {}
+
+    def rebuild_index_ddl(
+        self, dialect: Dialect, schema: str | None, name: str
     ) -> list[ExecutableDDLElement]:
+        """How to rebuild an invalid index in place, or [] when this database cannot."""
+        return []
+
+    def keeps_data_in_pool(self, engine: Engine) -> bool:
+        """True when disposing the engine's pool would lose the database (in-memory SQLite)."""
+        return False
+
+    def add_column_ddl(self, table: sa.Table, column: sa.Column[Any]) -> list[ExecutableDDLElement]:
         """``ADD COLUMN``, then its single-column foreign key as its own statement."""
         fk = single_column_foreign_key(column)
         return [AddColumn(table, column)] + ([AddConstraint(fk)] if fk is not None else [])
@@ -139,7 +162,7 @@ class DialectImpl:
         """Folded names of indexes the database made by itself (never drift)."""
         return set()
 
-    def lock_level(self, kind: OperationKind) -> LockLevel:
+    def lock_level(self, kind: OperationKind, online: bool = True) -> LockLevel:
         """What an operation of ``kind`` holds while it runs (shown by ``plan --sql``)."""
         if kind is OperationKind.CREATE_INDEX:
             return LockLevel.BLOCKS_WRITES  # a plain CREATE INDEX holds writes for its build

@@ -18,10 +18,21 @@ class LockTimeout(SchemaGuardError):
     """Another process held the heal lock longer than ``SCHEMAGUARD_LOCK_TIMEOUT``."""
 
 
+class NotRun(SchemaGuardError):
+    """An operation the session did not run (or cut short), with the reason: recorded as
+    failed, and the rest of the heal goes on."""
+
+
 class HealSession:
-    """The lock and transaction around one bind's re-diff and apply."""
+    """The lock and transaction around one bind's re-diff and apply.
+
+    A *phased* session (PostgreSQL online DDL) commits the short transaction of tables and
+    columns (``commit``), runs what ``defers`` outside any transaction (``run_outside``),
+    then ``reopen``s a transaction for the re-check and the state record.
+    """
 
     transactional = True
+    phased = False
 
     def __init__(self, conn: Connection, lock_timeout: float, ddl_lock_timeout: float) -> None:
         self.conn = conn
@@ -47,6 +58,18 @@ class HealSession:
             self.conn.exec_driver_sql("RELEASE SAVEPOINT schemaguard_op")
             raise
         self.conn.exec_driver_sql("RELEASE SAVEPOINT schemaguard_op")
+
+    def defers(self, kind: object) -> bool:
+        """True when operations of ``kind`` run after the commit, outside a transaction."""
+        return False
+
+    def run_outside(self, statements: Sequence[object]) -> None:
+        """Run a deferred operation's DDL (each statement commits itself)."""
+        for statement in statements:
+            self.conn.execute(statement)  # type: ignore[call-overload]
+
+    def reopen(self) -> None:
+        """Open the transaction of the re-check after the deferred operations."""
 
     def commit(self) -> None:
         self.conn.exec_driver_sql("COMMIT")

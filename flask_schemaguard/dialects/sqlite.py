@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Connection
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.pool import SingletonThreadPool, StaticPool
 from sqlalchemy.schema import ExecutableDDLElement
 
 from ..report import DriftKind, LockLevel, OperationKind
@@ -137,13 +138,25 @@ class SqliteImpl(DialectImpl):
 
     # -- heal ----------------------------------------------------------------------------
     def heal_session(
-        self, conn: Connection, lock_timeout: float, ddl_lock_timeout: float
+        self,
+        conn: Connection,
+        lock_timeout: float,
+        ddl_lock_timeout: float,
+        *,
+        online: bool = False,
+        index_timeout: float = 600.0,
     ) -> HealSession:
+        """One write transaction in both modes: the file has one writer at a time anyway."""
         return SqliteHealSession(conn, lock_timeout, ddl_lock_timeout)
 
-    def add_column_ddl(
-        self, table: sa.Table, column: sa.Column[Any]
-    ) -> list[ExecutableDDLElement]:
+    def keeps_data_in_pool(self, engine: Engine) -> bool:
+        """An in-memory database lives in its pooled connection (``SingletonThreadPool`` or
+        ``StaticPool``): disposing the pool would drop every table."""
+        database = engine.url.database or ""
+        memory = database in ("", ":memory:") or engine.url.query.get("mode") == "memory"
+        return memory or isinstance(engine.pool, (StaticPool, SingletonThreadPool))
+
+    def add_column_ddl(self, table: sa.Table, column: sa.Column[Any]) -> list[ExecutableDDLElement]:
         fk = single_column_foreign_key(column)
         return [AddColumn(table, column, fk, "inline")]
 
@@ -158,7 +171,7 @@ class SqliteImpl(DialectImpl):
             return NON_CONSTANT_DEFAULT_HINT
         return None
 
-    def lock_level(self, kind: OperationKind) -> LockLevel:
+    def lock_level(self, kind: OperationKind, online: bool = True) -> LockLevel:
         return LockLevel.BLOCKS_WRITES  # the heal is one write transaction on the file
 
     def missing_foreign_key_hint(self) -> str:

@@ -66,7 +66,6 @@ def _compile_type(type_: sa.types.TypeEngine[object], dialect: Dialect) -> str:
         return ""
 
 
-
 _BASE = re.compile(r"([A-Z_][A-Z0-9_ ]*)")
 _ARGS = re.compile(r"\(([^)]*)\)")
 _TWO_WORDS = (
@@ -76,6 +75,7 @@ _TWO_WORDS = (
     "NATIONAL CHAR",
     "NATIONAL VARCHAR",
 )
+
 
 @lru_cache(maxsize=4096)
 def type_family(type_text: str, tinyint_boolean: bool = False) -> tuple[str, int | None]:

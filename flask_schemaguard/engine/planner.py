@@ -30,7 +30,13 @@ _KIND_FOR_DRIFT = {
     DriftKind.MISSING_COLUMN: OperationKind.ADD_COLUMN,
     DriftKind.MISSING_INDEX: OperationKind.CREATE_INDEX,
     DriftKind.MISSING_UNIQUE_CONSTRAINT: OperationKind.CREATE_INDEX,
+    DriftKind.INVALID_INDEX: OperationKind.REBUILD_INDEX,
 }
+
+REBUILD_HINT = (
+    "this PostgreSQL (before 12) cannot rebuild an index concurrently: run DROP INDEX "
+    "CONCURRENTLY on it, and the next heal creates it again"
+)
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,12 @@ def make_plan(
             build.add(
                 indexes, item, OperationKind.CREATE_INDEX, table, index.name, [CreateIndex(index)]
             )
+        elif item.kind is DriftKind.INVALID_INDEX:
+            rebuild = impl.rebuild_index_ddl(dialect, table.schema, item.name or "")
+            if not rebuild:
+                build.skipped.append(dataclasses.replace(item, healable=False, hint=REBUILD_HINT))
+                continue
+            build.add(indexes, item, OperationKind.REBUILD_INDEX, table, item.name, rebuild)
         else:
             constraint = _find_unique(table, item)
             if constraint is None:

@@ -32,6 +32,7 @@ from .outcomes import (
     report_of,
     unreachable,
 )
+from .planner import Plan
 from .settings import Settings
 from .targets import Target, TargetSource
 
@@ -128,12 +129,28 @@ class Runner:
     # -- plan ----------------------------------------------------------------------------
     def plan(self) -> list[Operation]:
         """The operations a heal would run now (read-only)."""
+        return list(self.plan_with_skipped().operations)
+
+    def plan_with_skipped(self) -> Plan:
+        """The operations a heal would run now, and the drift it would leave (read-only)."""
         ops: list[Operation] = []
+        skipped: list[Drift] = []
         for target in self.targets:
             check = self._check_bind(target, fast=False)
             if check.info.reachable and not blocks_heal(check.items):
-                ops.extend(plan_for(target, check.items, check.enums, self.settings).operations)
-        return ops
+                plan = self._plan_target(target, check.items, check.enums)
+                ops.extend(plan.operations)
+                skipped.extend(plan.skipped)
+        return Plan(tuple(ops), tuple(skipped))
+
+    def _plan_target(
+        self, target: Target, items: list[Drift], enums: frozenset[tuple[str | None, str]]
+    ) -> Plan:
+        try:
+            with target.engine.connect() as conn:
+                return plan_for(target, items, enums, self.settings, conn)
+        except sa.exc.DBAPIError:  # the check just reached it; plan without the catalog
+            return plan_for(target, items, enums, self.settings)
 
     # -- heal ----------------------------------------------------------------------------
     def heal(self, *, dry_run: bool = False, only: Only | None = None) -> HealResult:
@@ -167,7 +184,7 @@ class Runner:
             after.append(check)
             return
         if dry_run:
-            plan = plan_for(target, only(check.items, targets), check.enums, self.settings)
+            plan = self._plan_target(target, only(check.items, targets), check.enums)
             total.applied.extend(plan.operations)
             total.skipped.extend(plan.skipped)
             after.append(check)
@@ -183,7 +200,11 @@ class Runner:
             outcome = self.healer.heal(target, targets)
         except LockTimeout as exc:
             logger.warning("schemaguard: %s", exc)
-            after.append(lock_timeout_check(target, check, str(exc)))
+            # what the schema is now (the holder may have healed it), not the stale check
+            fresh = self._check_bind(target, fast=True)
+            after.append(
+                lock_timeout_check(target, fresh, str(exc)) if fresh.info.reachable else fresh
+            )
             return
         except sa.exc.DBAPIError as exc:
             if exc.connection_invalidated or (
