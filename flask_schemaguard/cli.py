@@ -85,23 +85,39 @@ def status_command(as_json: bool, bind: str | None) -> None:
     raise SystemExit(EXIT_IN_SYNC if report.in_sync else EXIT_DRIFT)
 
 
+#: What each ``Operation.lock`` means for the app's queries, as ``plan --sql`` says it.
+LOCK_MEANING = {
+    "none": "reads and writes go on",
+    "brief": "an exclusive lock for an instant, waited for at most SCHEMAGUARD_DDL_LOCK_TIMEOUT",
+    "blocks_writes": "writes to the table wait until the heal commits",
+    "rewrites": "the whole table is rewritten under an exclusive lock",
+}
+
+
 @schemaguard_cli.command("plan")
 @click.option("--sql", "show_sql", is_flag=True, help="Print each operation's DDL.")
 def plan_command(show_sql: bool) -> None:
     """List the operations a heal would run now (read-only)."""
     state = _state()
     try:
-        operations = state.runner.plan()
+        plan = state.runner.plan_with_skipped()
     except SchemaGuardError as exc:
         _fail(str(exc))
         raise
-    if not operations:
+    operations = plan.operations
+    if not operations and not plan.skipped:
         click.echo("nothing to do")
         return
     for op in operations:
         click.echo(f"{op.describe()} ({op.bind or 'default'})")
         if show_sql:
+            click.echo(f"    -- lock: {op.lock.value} ({LOCK_MEANING[op.lock.value]})")
             click.echo(f"    {op.sql.replace(chr(10), chr(10) + '    ')};")
+    for item in plan.skipped:
+        if item.hint and item.hint.startswith("not healed online"):
+            click.echo(
+                f"left for a person: {item.kind.value} {item.table}.{item.name}: {item.hint}"
+            )
 
 
 @schemaguard_cli.command("heal")

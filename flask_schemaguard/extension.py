@@ -33,6 +33,8 @@ SKIP_COMMANDS = frozenset({"db", "schemaguard"})
 
 #: Seconds between retries of a startup check that could not reach the database.
 STARTUP_RETRY_INTERVAL = 30.0
+#: Seconds before a startup heal that lost the lock race looks again (without waiting).
+LOCK_RETRY_INTERVAL = 1.0
 
 
 class SchemaGuard:
@@ -98,6 +100,8 @@ class SchemaGuard:
             migrations_dir=self._migrations_dir(app, config),
         )
         state = GuardState(guard=self, config=config, runner=Runner(source, settings))
+        with app.app_context():
+            _refuse_model_table_names(state)
         app.extensions["schemaguard"] = state
 
         if config.mode != "off" and config.error_handlers:
@@ -114,7 +118,12 @@ class SchemaGuard:
         app.before_request(self._before_first_request)
         if config.run_on == "init":
             with app.app_context():
-                self._startup(app, state)
+                try:
+                    self._startup(app, state)
+                finally:
+                    # fork safety: a gunicorn --preload / uWSGI master forks after this, and a
+                    # pooled connection would then be shared by every worker
+                    orm_refresh.dispose_engines(state.targets)
 
     def _resolver(self, app: Flask) -> Callable[[], list[TargetSpec]]:
         """What the runner calls at each check to find the binds and their model tables."""
@@ -175,33 +184,39 @@ class SchemaGuard:
             state.startup_retry_at = time.monotonic() + STARTUP_RETRY_INTERVAL
             raise
         state.startup_error = None
-        if retry:
-            state.startup_retry_at = time.monotonic() + STARTUP_RETRY_INTERVAL
-            logger.warning(
-                "schemaguard: the startup check will be retried on a request in %g s",
-                STARTUP_RETRY_INTERVAL,
-            )
-        else:
+        state.startup_lock_lost = retry == "lock"
+        if retry is None:
             state.startup_done = True
+            return
+        # lost the lock race: look again soon, without waiting for the lock, and heal
+        # (or log the state the other process left) once it is free
+        interval = LOCK_RETRY_INTERVAL if retry == "lock" else STARTUP_RETRY_INTERVAL
+        state.startup_retry_at = time.monotonic() + interval
+        logger.warning(
+            "schemaguard: the startup check will be retried on a request in %g s", interval
+        )
 
-    def _run_startup(self, app: Flask, state: GuardState) -> bool:
-        """Check or heal; True when a database could not be reached (retry later)."""
+    def _run_startup(self, app: Flask, state: GuardState) -> str | None:
+        """Check or heal; ``"unreachable"`` or ``"lock"`` (another process held the heal
+        lock) when it should be retried later, else None."""
         mode = state.config.mode
         strict = mode == "strict"
+        failed: tuple[tuple[Operation, str], ...] = ()
         try:
             if mode == "check":
                 report = state.runner.check()
                 self._after_check(app, state, report)
             else:
-                result = state.runner.heal()
+                result = state.runner.heal(wait=not state.startup_lock_lost)
                 self._after_heal(app, state, result)
                 report = result.after
+                failed = result.failed
         except SchemaGuardError as exc:
             if strict:
                 raise
             logger.error("schemaguard: the startup check failed: %s", exc)
             heal_failed.send(app, result=None, error=str(exc))
-            return False
+            return None
         unreachable = [d for d in report.databases if not d.reachable]
         if strict:
             if unreachable:
@@ -211,15 +226,20 @@ class SchemaGuard:
                 )
             remaining = [i for i in report.items if i.severity is Severity.ERROR]
             if remaining:
+                cause = (
+                    f" (first failure: {failed[0][0].describe()}: {failed[0][1]})" if failed else ""
+                )
                 raise SchemaDriftError(
                     f"SCHEMAGUARD_MODE='strict': {len(remaining)} error-level drift item(s) "
-                    "remain after healing",
+                    f"remain after healing{cause}",
                     report,
                 )
             lock = report.by_kind(DriftKind.LOCK_TIMEOUT)
             if lock:
                 raise SchemaGuardError(lock[0].detail)
-        return bool(unreachable)
+        if unreachable:
+            return "unreachable"
+        return "lock" if report.by_kind(DriftKind.LOCK_TIMEOUT) else None
 
     # -- results -> logs, signals, ORM ---------------------------------------------------
     def _after_check(self, app: Flask, state: GuardState, report: DriftReport) -> None:
@@ -272,6 +292,8 @@ class SchemaGuard:
         state = state_of(app)
         if state.config.mode == "off":
             raise SchemaGuardError("SCHEMAGUARD_MODE='off': healing is switched off for this app")
+        if not dry_run:
+            self._refuse_open_transaction(app)
         with app.app_context():
             result = state.runner.heal(dry_run=dry_run)
             if not dry_run:
@@ -291,6 +313,26 @@ class SchemaGuard:
         self._after_heal(app, state, result)
         return result
 
+    def _refuse_open_transaction(self, app: Flask) -> None:
+        """A heal from code whose own session holds an open transaction would wait for its
+        locks (``SCHEMAGUARD_DDL_LOCK_TIMEOUT``) and then fail: say so at once."""
+        if not has_app_context() or current_app._get_current_object() is not app:  # type: ignore[attr-defined]
+            return
+        db = self.db if self.db is not None else app.extensions.get("sqlalchemy")
+        scoped = getattr(db, "session", None)
+        registry = getattr(scoped, "registry", None)
+        if registry is None or not registry.has():
+            return
+        transaction = scoped.get_transaction()  # type: ignore[union-attr]
+        if transaction is None or not getattr(transaction, "_connections", True):
+            return
+        raise SchemaGuardError(
+            "guard.heal() was called while this app context's database session (db.session) "
+            "has an open transaction: it may hold locks on the very tables the heal alters, "
+            "so the heal would wait for itself. Call db.session.commit() or "
+            "db.session.rollback() first."
+        )
+
     def _app(self, app: Flask | None) -> Flask:
         if app is not None:
             return app
@@ -300,6 +342,25 @@ class SchemaGuard:
             "No app given and no app context: call guard.check(app=app), or run inside "
             "app.app_context(). Did you forget init_app?"
         )
+
+
+def _refuse_model_table_names(state: GuardState) -> None:
+    """The guard's own tables must not be model tables: that table would never be checked,
+    and the guard would write its rows into it."""
+    owned = {
+        "SCHEMAGUARD_AUDIT_TABLE": state.config.audit_table,
+        "the guard's state table (schemaguard_state)": STATE_TABLE,
+    }
+    for target in state.targets:
+        names = {t.name.lower(): t for t in target.tables}
+        for key, name in owned.items():
+            table = names.get(name.lower()) if name else None
+            if table is not None:
+                where = "the default bind" if target.bind is None else f"bind {target.bind!r}"
+                raise SchemaGuardError(
+                    f"{key} = {name!r} is the name of a model table ({table.fullname!r} on "
+                    f"{where}): choose another name for the guard's table, or rename the model's."
+                )
 
 
 #: Items that say the check could not run, rather than that the schema drifted.

@@ -20,9 +20,7 @@ POSTGRES_URL = os.environ.get(
 )
 MYSQL_URL = os.environ.get("SCHEMAGUARD_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 REQUIRED = {
-    s.strip()
-    for s in os.environ.get("SCHEMAGUARD_TEST_REQUIRE", "").split(",")
-    if s.strip()
+    s.strip() for s in os.environ.get("SCHEMAGUARD_TEST_REQUIRE", "").split(",") if s.strip()
 }
 DATABASES = ["sqlite", "postgresql", "mysql"]
 
@@ -139,6 +137,8 @@ def driver_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> It
     kind, driver = str(request.param).split("+")
     require_driver(kind, driver)
     for url in make_database(kind, tmp_path):
-        yield sa.make_url(url).set(drivername=f"{kind}+{driver}").render_as_string(
-            hide_password=False
+        yield (
+            sa.make_url(url)
+            .set(drivername=f"{kind}+{driver}")
+            .render_as_string(hide_password=False)
         )

@@ -109,7 +109,7 @@ class BindHealer:
         self.after_operation = after_operation
         self.audit = AuditTrail(settings.audit_table)
 
-    def heal(self, target: Target, targets: Only | None) -> BindOutcome:
+    def heal(self, target: Target, targets: Only | None, wait: bool = True) -> BindOutcome:
         """Lock, diff again, apply, record: one transaction where the database has one (or,
         online, a short one for tables and columns, then each index outside it)."""
         settings = self.settings
@@ -118,7 +118,7 @@ class BindHealer:
             conn = base.execution_options(isolation_level="AUTOCOMMIT")
             session = impl.heal_session(
                 conn,
-                settings.lock_timeout,
+                settings.lock_timeout if wait else 0.0,
                 settings.ddl_lock_timeout,
                 online=settings.online_ddl,
                 index_timeout=settings.index_timeout,

@@ -153,12 +153,15 @@ class Runner:
             return plan_for(target, items, enums, self.settings)
 
     # -- heal ----------------------------------------------------------------------------
-    def heal(self, *, dry_run: bool = False, only: Only | None = None) -> HealResult:
-        """Apply every safe, allowed operation; ``only`` limits it to some tables."""
+    def heal(
+        self, *, dry_run: bool = False, only: Only | None = None, wait: bool = True
+    ) -> HealResult:
+        """Apply every safe, allowed operation; ``only`` limits it to some tables; without
+        ``wait`` a heal lock held by another process is not waited for."""
         outcome = BindOutcome()
         after: list[BindCheck] = []
         for target in self.targets:
-            self._heal_target(target, dry_run, only, outcome, after)
+            self._heal_target(target, dry_run, only, outcome, after, wait)
         return HealResult(
             applied=tuple(outcome.applied),
             failed=tuple(outcome.failed),
@@ -174,6 +177,7 @@ class Runner:
         targets: Only | None,
         total: BindOutcome,
         after: list[BindCheck],
+        wait: bool = True,
     ) -> None:
         check = self._check_bind(target, fast=True)
         if check.fast or not check.info.reachable:
@@ -197,7 +201,7 @@ class Runner:
             after.append(check)
             return
         try:
-            outcome = self.healer.heal(target, targets)
+            outcome = self.healer.heal(target, targets, wait=wait)
         except LockTimeout as exc:
             logger.warning("schemaguard: %s", exc)
             # what the schema is now (the holder may have healed it), not the stale check
