@@ -323,7 +323,7 @@ class SchemaGuard:
         registry = getattr(scoped, "registry", None)
         if registry is None or not registry.has():
             return
-        transaction = scoped.get_transaction()  # type: ignore[union-attr]
+        transaction = registry().get_transaction()
         if transaction is None or not getattr(transaction, "_connections", True):
             return
         raise SchemaGuardError(

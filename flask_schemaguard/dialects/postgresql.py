@@ -50,6 +50,7 @@ from .session import HealSession
 
 UNDEFINED_TABLE = "42P01"
 UNDEFINED_COLUMN = "42703"
+QUERY_CANCELED = "57014"
 
 # Rows of the catalog that make up the schema; the fingerprint is their count and the sum of
 # their 64-bit hashes (no sort: ~2x cheaper than an md5 of the sorted rows, which PostgreSQL
@@ -305,7 +306,9 @@ class PostgresqlImpl(DialectImpl):
         return None
 
     def is_lock_timeout(self, exc: BaseException) -> bool:
-        return error_code(driver_error(exc)) == LOCK_NOT_AVAILABLE
+        """``lock_timeout``, or the online transaction's ``statement_timeout`` (the bound on
+        how long it may hold its locks: an ADD COLUMN that has its lock is instant)."""
+        return error_code(driver_error(exc)) in (LOCK_NOT_AVAILABLE, QUERY_CANCELED)
 
 
 def _classify_text(exc: BaseException) -> SchemaError | None:
