@@ -57,6 +57,12 @@ def _audit_keys(url: str, outcome: str = "applied") -> list[tuple[Any, ...]]:
 
 
 # -- crash -----------------------------------------------------------------------------------
+@pytest.fixture(params=["sqlite", "postgresql", "mysql", "pgbouncer"])
+def db_kind(request: pytest.FixtureRequest) -> str:
+    """The three databases, and PostgreSQL through PgBouncer in transaction pooling."""
+    return str(request.param)
+
+
 #: Operations of the seed plan in PostgreSQL's short online transaction (table, column).
 PHASE_A = 2
 
@@ -66,7 +72,7 @@ PHASE_A = 2
 def test_killed_mid_heal_next_start_completes(
     db_kind: str, db_url: str, hang_after: int, online: bool
 ) -> None:
-    if db_kind != "postgresql" and not online:
+    if db_kind not in ("postgresql", "pgbouncer") and not online:
         pytest.skip("SCHEMAGUARD_ONLINE_DDL changes transactions on PostgreSQL only")
     rel.make_drifted(db_url)
     rows_before = rel.dump_rows(db_url)
@@ -87,7 +93,7 @@ def test_killed_mid_heal_next_start_completes(
     # what the killed heal left behind
     schema_after_kill = rel.schema_snapshot(db_url)
     atomic = db_kind == "sqlite" or (
-        db_kind == "postgresql" and (not online or hang_after <= PHASE_A)
+        db_kind in ("postgresql", "pgbouncer") and (not online or hang_after <= PHASE_A)
     )
     if atomic:
         # one transaction (online: the short one of tables and columns): nothing of it, not

@@ -84,7 +84,9 @@ def test_preloaded_workers_never_share_the_masters_connection(
         pytest.skip("SQLite has no server connection to share")
     _gunicorn_available(db_kind)
     rel.make_drifted(db_url)
-    rel.start_app(db_url, wait=False)  # healed and recorded: the master's startup is the one-query check
+    rel.start_app(
+        db_url, wait=False
+    )  # healed and recorded: the master's startup is the one-query check
     (tmp_path / "forkapp.py").write_text(APP)
     port = _free_port()
     env = {**os.environ, "DB_URL": db_url, "TESTS_DIR": str(Path(__file__).parent)}

@@ -76,8 +76,8 @@ def _hook(app: Flask, fn: Callable[[Operation], None]) -> None:
 def _can(engine: sa.Engine, sql: str) -> bool:
     """True when ``sql`` runs from another connection within 0.5 s (no lock in the way)."""
     with engine.connect() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.exec_driver_sql("SET lock_timeout = '500ms'")
+        if engine.dialect.name == "postgresql":  # LOCAL: behind PgBouncer too
+            conn.exec_driver_sql("SET LOCAL lock_timeout = '500ms'")
         else:
             conn.exec_driver_sql("SET SESSION lock_wait_timeout = 1")
         try:
@@ -89,9 +89,15 @@ def _can(engine: sa.Engine, sql: str) -> bool:
             return False
 
 
+@pytest.fixture(params=["sqlite", "postgresql", "mysql", "pgbouncer"])
+def db_kind(request: pytest.FixtureRequest) -> str:
+    """The three databases, and PostgreSQL through PgBouncer in transaction pooling."""
+    return str(request.param)
+
+
 @pytest.fixture
 def pg_engine(db_kind: str, engine: sa.Engine) -> Iterator[sa.Engine]:
-    if db_kind != "postgresql":
+    if db_kind not in ("postgresql", "pgbouncer"):
         pytest.skip("PostgreSQL's transactional DDL")
     yield engine
 
@@ -156,7 +162,6 @@ def _leave_invalid_index(engine: sa.Engine) -> None:
     with engine.connect() as writer:
         writer.exec_driver_sql("INSERT INTO big VALUES (-5, 5)")  # holds RowExclusiveLock
         builder = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        pid = builder.exec_driver_sql("SELECT pg_backend_pid()").scalar()
         errors: list[BaseException] = []
 
         def build() -> None:
@@ -168,11 +173,15 @@ def _leave_invalid_index(engine: sa.Engine) -> None:
         thread = threading.Thread(target=build)
         thread.start()
         with engine.connect() as admin:
-            for _ in range(100):
-                waiting = admin.exec_driver_sql(
-                    f"SELECT wait_event_type FROM pg_stat_activity WHERE pid = {pid}"
+            pid = None
+            for _ in range(100):  # the builder's server backend (PgBouncer picks it)
+                pid = admin.exec_driver_sql(
+                    "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE 'CREATE INDEX CONCURRENTLY%%' "
+                    "AND datname = current_database()"
                 ).scalar()
-                if waiting == "Lock":
+                admin.rollback()
+                if pid is not None:
                     break
                 time.sleep(0.05)
             admin.exec_driver_sql(f"SELECT pg_cancel_backend({pid})")
@@ -297,5 +306,5 @@ def test_lock_levels_per_database_and_mode(db_kind: str, engine: sa.Engine) -> N
             {"add_column": "blocks_writes", "create_index": "blocks_writes"},
         ),
         "mysql": ({"add_column": "brief", "create_index": "brief"},) * 2,
-    }[db_kind]
+    }[engine.dialect.name]
     assert (levels[True], levels[False]) == expected

@@ -27,6 +27,12 @@ PROCESSES = 8
 ROUNDS = 5
 
 
+@pytest.fixture(params=["sqlite", "postgresql", "mysql", "pgbouncer"])
+def db_kind(request: pytest.FixtureRequest) -> str:
+    """The three databases, and PostgreSQL through PgBouncer in transaction pooling."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
 def pool() -> Iterator[Any]:
     """8 warm worker processes, shared by every round of every database."""
