@@ -23,6 +23,7 @@ from .errors import SchemaDriftError, SchemaGuardError
 from .handlers import register_error_handlers
 from .health import register_health
 from .report import DriftKind, DriftReport, HealResult, Operation, Severity
+from .selflock import refuse_waiting_on_itself
 from .signals import drift_detected, heal_failed, schema_healed
 from .state import ConfigErrorState, GuardState, get_state, state_of
 
@@ -293,7 +294,7 @@ class SchemaGuard:
         if state.config.mode == "off":
             raise SchemaGuardError("SCHEMAGUARD_MODE='off': healing is switched off for this app")
         if not dry_run:
-            self._refuse_open_transaction(app)
+            refuse_waiting_on_itself(app, self.db, state)
         with app.app_context():
             result = state.runner.heal(dry_run=dry_run)
             if not dry_run:
@@ -312,26 +313,6 @@ class SchemaGuard:
         result = state.runner.heal(only=keys)
         self._after_heal(app, state, result)
         return result
-
-    def _refuse_open_transaction(self, app: Flask) -> None:
-        """A heal from code whose own session holds an open transaction would wait for its
-        locks (``SCHEMAGUARD_DDL_LOCK_TIMEOUT``) and then fail: say so at once."""
-        if not has_app_context() or current_app._get_current_object() is not app:  # type: ignore[attr-defined]
-            return
-        db = self.db if self.db is not None else app.extensions.get("sqlalchemy")
-        scoped = getattr(db, "session", None)
-        registry = getattr(scoped, "registry", None)
-        if registry is None or not registry.has():
-            return
-        transaction = registry().get_transaction()
-        if transaction is None or not getattr(transaction, "_connections", True):
-            return
-        raise SchemaGuardError(
-            "guard.heal() was called while this app context's database session (db.session) "
-            "has an open transaction: it may hold locks on the very tables the heal alters, "
-            "so the heal would wait for itself. Call db.session.commit() or "
-            "db.session.rollback() first."
-        )
 
     def _app(self, app: Flask | None) -> Flask:
         if app is not None:

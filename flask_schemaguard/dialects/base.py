@@ -136,6 +136,10 @@ class DialectImpl:
         """How to rebuild an invalid index in place, or [] when this database cannot."""
         return []
 
+    def locked_tables(self, conn: Connection) -> set[str] | None:
+        """Names of the tables ``conn``'s open transaction holds locks on (None: unknown)."""
+        return None
+
     def keeps_data_in_pool(self, engine: Engine) -> bool:
         """True when disposing the engine's pool would lose the database (in-memory SQLite)."""
         return False

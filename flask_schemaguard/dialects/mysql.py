@@ -108,11 +108,40 @@ class MysqlHealSession(HealSession):
             )
         # Every row holds NULL in the new column: nothing to check, and with the checks off
         # the server adds the foreign key in place instead of copying the table.
+        named = self._named(statement)
         self.conn.exec_driver_sql("SET SESSION foreign_key_checks = 0")
         try:
-            self._online(statement, tries[1:])
+            self._online(statement, [named.online("INPLACE", "NONE")])
         finally:
             self.conn.exec_driver_sql("SET SESSION foreign_key_checks = 1")
+
+    def _named(self, statement: AddColumn) -> AddColumn:
+        """The foreign key named as the server would name it (``<table>_ibfk_<n>``): with
+        the checks off, MariaDB's in-place path reuses ``_ibfk_1`` even when it is taken."""
+        fk = statement.foreign_key
+        if fk is None or fk.name:
+            return statement
+        table = statement.table
+        taken = self.conn.execute(
+            sa.text(
+                "SELECT CONSTRAINT_NAME FROM information_schema.TABLE_CONSTRAINTS "
+                "WHERE TABLE_SCHEMA = COALESCE(:schema, DATABASE()) AND TABLE_NAME = :table "
+                "AND CONSTRAINT_TYPE = 'FOREIGN KEY'"
+            ),
+            {"schema": table.schema, "table": table.name},
+        ).scalars()
+        pattern = re.compile(re.escape(table.name) + r"_ibfk_(\d+)$")
+        numbers = [int(m.group(1)) for m in map(pattern.match, map(str, taken)) if m]
+        metadata = sa.MetaData()
+        if fk.referred_table is not table:
+            fk.referred_table.to_metadata(metadata)
+        copy = table.to_metadata(metadata)
+        column = copy.c[statement.column.name]
+        for constraint in copy.foreign_key_constraints:
+            if [c.name for c in constraint.columns] == [column.name]:
+                constraint.name = f"{table.name}_ibfk_{max(numbers, default=0) + 1}"
+                return AddColumn(copy, column, constraint, "clause")
+        return statement
 
     def _online(self, plain: object, tries: list[Any]) -> None:
         last: sa.exc.DBAPIError | None = None

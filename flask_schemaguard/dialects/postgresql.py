@@ -250,6 +250,15 @@ class PostgresqlImpl(DialectImpl):
                     )
         return reasons
 
+    def locked_tables(self, conn: Connection) -> set[str] | None:
+        if not conn.in_transaction():
+            return set()
+        rows = conn.exec_driver_sql(
+            "SELECT DISTINCT c.relname FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+            "WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND c.relkind = 'r'"
+        )
+        return {str(name) for (name,) in rows}
+
     def rebuild_index_ddl(
         self, dialect: Dialect, schema: str | None, name: str
     ) -> list[ExecutableDDLElement]:
