@@ -132,13 +132,15 @@ server_reset_query =
 ignore_startup_parameters = extra_float_digits,options
 logfile = {dir}/pgbouncer.log
 pidfile = {dir}/pgbouncer.pid
+admin_users = {user}
 """
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def pgbouncer() -> Iterator[int]:
     """PgBouncer (Debian's ``pgbouncer``) in transaction pooling in front of the test
-    PostgreSQL, on a free 127.0.0.1 port with a config of its own; yields the port."""
+    PostgreSQL, on a free 127.0.0.1 port with a config of its own; yields the port. One per
+    test module: a fresh pooler for each."""
     import shutil
     import socket
     import subprocess
@@ -170,6 +172,7 @@ def pgbouncer() -> Iterator[int]:
                 port=server.port or 5432,
                 listen=listen,
                 dir=directory,
+                user=server.username or "postgres",
             )
         )
     command = [binary, config]

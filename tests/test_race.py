@@ -69,7 +69,8 @@ def _final_check(url: str) -> Any:
 def test_race_of_eight_processes(pool: Any, db_url: str) -> None:
     for round_no in range(ROUNDS):
         rel.make_drifted(db_url)
-        outcomes = pool.map(rel.start_app, [db_url] * PROCESSES, chunksize=1)
+        # bounded: a hang fails the test instead of stalling the run
+        outcomes = pool.map_async(rel.start_app, [db_url] * PROCESSES, chunksize=1).get(180)
         where = f"round {round_no}"
 
         assert len({o["pid"] for o in outcomes}) == PROCESSES, where
