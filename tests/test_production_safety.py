@@ -295,3 +295,30 @@ def test_user_without_create_gets_its_columns_and_indexes_audit_off_said_once(
     off = [r for r in caplog.records if "audit trail is off" in r.getMessage()]
     assert len(off) == 1 and "SCHEMAGUARD_AUDIT_TABLE" in off[0].getMessage()
     assert "schemaguard_events" not in fa.table_names(db_url)  # it could not be made
+
+
+def test_not_null_column_filled_by_the_server_is_not_addable(db_url: str) -> None:
+    """``FetchedValue()`` (a trigger fills it) gives ADD COLUMN no value for existing rows."""
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE things (id INTEGER PRIMARY KEY)")
+            conn.exec_driver_sql("INSERT INTO things (id) VALUES (1)")
+        md = sa.MetaData()
+        sa.Table(
+            "things",
+            md,
+            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("stamp", sa.Integer, nullable=False, server_default=sa.FetchedValue()),
+            sa.Column("note", sa.Integer, server_default=sa.FetchedValue()),
+        )
+        app = Flask(__name__)
+        app.config["SCHEMAGUARD_RUN_ON"] = "manual"
+        guard = SchemaGuard(app, metadata=md, engine=engine)
+        items = {i.name: i for i in guard.check(app=app).by_kind("missing_column")}
+        assert not items["stamp"].healable and "NOT NULL" in (items["stamp"].hint or "")
+        assert items["note"].healable
+        result = guard.heal(app=app)
+        assert result.failed == () and [op.name for op in result.applied] == ["note"]
+    finally:
+        engine.dispose()
