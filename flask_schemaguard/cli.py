@@ -61,6 +61,15 @@ def status_command(as_json: bool, bind: str | None) -> None:
     raise SystemExit(EXIT_IN_SYNC if report.in_sync else EXIT_DRIFT)
 
 
+#: What each ``Operation.lock`` means for the app's queries, as ``plan --sql`` says it.
+LOCK_MEANING = {
+    "none": "reads and writes go on",
+    "brief": "an exclusive lock for an instant, waited for at most SCHEMAGUARD_DDL_LOCK_TIMEOUT",
+    "blocks_writes": "writes to the table wait until the heal commits",
+    "rewrites": "the whole table is rewritten under an exclusive lock",
+}
+
+
 @schemaguard_cli.command("plan")
 @click.option("--sql", "show_sql", is_flag=True, help="Print each operation's DDL and lock.")
 @bind_option
@@ -71,18 +80,22 @@ def plan_command(show_sql: bool, bind: str | None) -> None:
     """
     state = guard_state()
     try:
-        operations, report = state.runner.plan_with_report(bind_key(state, bind))
+        plan, report = state.runner.plan_with_report(bind_key(state, bind))
     except SchemaGuardError as exc:
         fail(str(exc))
     exit_if_unreachable(report)
-    if not operations:
+    operations = plan.operations
+    left = [i for i in plan.skipped if i.hint and i.hint.startswith("not healed online")]
+    if not operations and not left:
         click.echo("nothing to do")
         return
     for op in operations:
         click.echo(f"{op.describe()} ({op.bind or 'default'})")
         if show_sql:
-            click.echo(f"    -- lock: {op.lock.value}")
+            click.echo(f"    -- lock: {op.lock.value} ({LOCK_MEANING[op.lock.value]})")
             click.echo(f"    {op.sql.replace(chr(10), chr(10) + '    ')};")
+    for item in left:
+        click.echo(f"left for a person: {item.kind.value} {item.where()}: {item.hint}")
 
 
 @schemaguard_cli.command("heal")

@@ -20,9 +20,11 @@ DEFAULTS: dict[str, Any] = {
     "SCHEMAGUARD_MODE": "heal",
     "SCHEMAGUARD_RUN_ON": "init",
     "SCHEMAGUARD_ALLOWED_OPERATIONS": DEFAULT_OPERATIONS,
+    "SCHEMAGUARD_ONLINE_DDL": True,
     "SCHEMAGUARD_EXCLUDE_TABLES": (),
     "SCHEMAGUARD_LOCK_TIMEOUT": 30,
     "SCHEMAGUARD_DDL_LOCK_TIMEOUT": 5,
+    "SCHEMAGUARD_INDEX_TIMEOUT": 600,
     "SCHEMAGUARD_HEALTH_URL": "/healthz/schema",
     "SCHEMAGUARD_HEALTH_TOKEN": None,
     "SCHEMAGUARD_HEALTH_CACHE_SECONDS": 10,
@@ -37,6 +39,9 @@ DEFAULTS: dict[str, Any] = {
 }
 
 STATE_TABLE = "schemaguard_state"
+#: The longest timeout any key takes, in seconds (one day): within what every database
+#: accepts (PostgreSQL's timeouts stop at 2^31 - 1 ms, about 24.8 days).
+MAX_TIMEOUT = 86400.0
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 #: An origin as browsers send it: scheme://host[:port], no path, no trailing slash.
 _ORIGIN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/\s]+$")
@@ -52,6 +57,8 @@ class Config:
     exclude_tables: tuple[str, ...]
     lock_timeout: float
     ddl_lock_timeout: float
+    index_timeout: float
+    online_ddl: bool
     health_url: str | None
     health_token: str | None
     health_cache_seconds: float
@@ -86,11 +93,12 @@ def _str_list(key: str, value: Any, what: str) -> tuple[str, ...]:
 
 
 def _number(key: str, value: Any, *, minimum: float, strict: bool) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if ok and (value > minimum if strict else value >= minimum):
+    """A finite number of seconds above ``minimum`` and at most ``MAX_TIMEOUT``."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and (value > minimum if strict else value >= minimum) and value <= MAX_TIMEOUT:
         return float(value)
     bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
-    raise _fail(key, value, f"a number of seconds {bound}")
+    raise _fail(key, value, f"a finite number of seconds {bound} and <= {MAX_TIMEOUT:g}")
 
 
 def _bool(key: str, value: Any) -> bool:
@@ -211,6 +219,10 @@ def load_config(config: Mapping[str, Any]) -> Config:
             minimum=0,
             strict=True,
         ),
+        index_timeout=_number(
+            "SCHEMAGUARD_INDEX_TIMEOUT", get("SCHEMAGUARD_INDEX_TIMEOUT"), minimum=0, strict=True
+        ),
+        online_ddl=_bool("SCHEMAGUARD_ONLINE_DDL", get("SCHEMAGUARD_ONLINE_DDL")),
         health_url=health_url,
         health_token=_optional_str(
             "SCHEMAGUARD_HEALTH_TOKEN", get("SCHEMAGUARD_HEALTH_TOKEN"), "a non-empty token string"

@@ -22,10 +22,12 @@ from .engine.runner import Binds, Runner
 from .engine.settings import Settings
 from .engine.targets import TargetSource, TargetSpec, flask_sqlalchemy_specs, metadata_specs
 from .errors import SchemaDriftError, SchemaGuardError
+from .guard_tables import refuse_model_table_names
 from .handlers import register_error_handlers
 from .health import register_health
 from .page_routes import register_pages
 from .report import DriftKind, DriftReport, HealResult, Operation, Severity
+from .selflock import refuse_waiting_on_itself
 from .signals import drift_detected, heal_failed, schema_healed
 from .state import ConfigErrorState, GuardState, get_state, state_of
 
@@ -36,6 +38,8 @@ SKIP_COMMANDS = frozenset({"db", "schemaguard"})
 
 #: Seconds between retries of a startup check that could not reach the database.
 STARTUP_RETRY_INTERVAL = 30.0
+#: Seconds before a startup heal that lost the lock race looks again (without waiting).
+LOCK_RETRY_INTERVAL = 1.0
 
 
 class SchemaGuard:
@@ -93,6 +97,8 @@ class SchemaGuard:
             allowed_operations=config.allowed_operations,
             lock_timeout=config.lock_timeout,
             ddl_lock_timeout=config.ddl_lock_timeout,
+            online_ddl=config.online_ddl,
+            index_timeout=config.index_timeout,
             audit_table=config.audit_table,
             state_table=STATE_TABLE,
             record_state_in_database=config.mode in ("heal", "strict"),
@@ -100,6 +106,8 @@ class SchemaGuard:
             audit_retention_days=config.audit_retention_days,
         )
         state = GuardState(guard=self, config=config, runner=Runner(source, settings))
+        with app.app_context():
+            refuse_model_table_names(state)
         app.extensions["schemaguard"] = state
         register_with_flask_migrate(app)  # autogenerate leaves the guard's tables alone
 
@@ -124,7 +132,12 @@ class SchemaGuard:
         app.before_request(self._before_first_request)
         if config.run_on == "init":
             with app.app_context():
-                self._startup(app, state)
+                try:
+                    self._startup(app, state)
+                finally:
+                    # fork safety: a gunicorn --preload / uWSGI master forks after this, and a
+                    # pooled connection would then be shared by every worker
+                    orm_refresh.dispose_engines(state.targets)
 
     def _resolver(self, app: Flask) -> Callable[[], list[TargetSpec]]:
         """What the runner calls at each check to find the binds and their model tables."""
@@ -185,33 +198,39 @@ class SchemaGuard:
             state.startup_retry_at = time.monotonic() + STARTUP_RETRY_INTERVAL
             raise
         state.startup_error = None
-        if retry:
-            state.startup_retry_at = time.monotonic() + STARTUP_RETRY_INTERVAL
-            logger.warning(
-                "schemaguard: the startup check will be retried on a request in %g s",
-                STARTUP_RETRY_INTERVAL,
-            )
-        else:
+        state.startup_lock_lost = retry == "lock"
+        if retry is None:
             state.startup_done = True
+            return
+        # lost the lock race: look again soon, without waiting for the lock, and heal
+        # (or log the state the other process left) once it is free
+        interval = LOCK_RETRY_INTERVAL if retry == "lock" else STARTUP_RETRY_INTERVAL
+        state.startup_retry_at = time.monotonic() + interval
+        logger.warning(
+            "schemaguard: the startup check will be retried on a request in %g s", interval
+        )
 
-    def _run_startup(self, app: Flask, state: GuardState) -> bool:
-        """Check or heal; True when a database could not be reached (retry later)."""
+    def _run_startup(self, app: Flask, state: GuardState) -> str | None:
+        """Check or heal; ``"unreachable"`` or ``"lock"`` (another process held the heal
+        lock) when it should be retried later, else None."""
         mode = state.config.mode
         strict = mode == "strict"
+        failed: tuple[tuple[Operation, str], ...] = ()
         try:
             if mode == "check":
                 report = state.runner.check()
                 self._after_check(app, state, report)
             else:
-                result = self._heal(app, state)
+                result = self._heal(app, state, wait=not state.startup_lock_lost)
                 self._after_heal(app, state, result)
                 report = result.after
+                failed = result.failed
         except SchemaGuardError as exc:
             if strict:
                 raise
             logger.error("schemaguard: the startup check failed: %s", exc)
             heal_failed.send(app, result=None, error=str(exc))
-            return False
+            return None
         unreachable = [d for d in report.databases if not d.reachable]
         if strict:
             if unreachable:
@@ -221,15 +240,20 @@ class SchemaGuard:
                 )
             remaining = [i for i in report.items if i.severity is Severity.ERROR]
             if remaining:
+                cause = (
+                    f" (first failure: {failed[0][0].describe()}: {failed[0][1]})" if failed else ""
+                )
                 raise SchemaDriftError(
                     f"SCHEMAGUARD_MODE='strict': {len(remaining)} error-level drift item(s) "
-                    "remain after healing",
+                    f"remain after healing{cause}",
                     report,
                 )
             lock = report.by_kind(DriftKind.LOCK_TIMEOUT)
             if lock:
                 raise SchemaGuardError(lock[0].detail)
-        return bool(unreachable)
+        if unreachable:
+            return "unreachable"
+        return "lock" if report.by_kind(DriftKind.LOCK_TIMEOUT) else None
 
     # -- results -> logs, signals, ORM ---------------------------------------------------
     def _after_check(self, app: Flask, state: GuardState, report: DriftReport) -> None:
@@ -290,6 +314,8 @@ class SchemaGuard:
         state = state_of(app)
         if state.config.mode == "off":
             raise SchemaGuardError("SCHEMAGUARD_MODE='off': healing is switched off for this app")
+        if not dry_run:
+            refuse_waiting_on_itself(app, self.db, state)
         with app.app_context():
             if dry_run:
                 return state.runner.heal(dry_run=True, binds=binds)
@@ -297,10 +323,16 @@ class SchemaGuard:
             self._after_heal(app, state, result)
         return result
 
-    def heal_table(self, app: Flask, bind: str | None, table: str) -> HealResult:
-        """Heal one table (its columns and indexes, or the table itself): used on errors."""
+    def heal_table(
+        self, app: Flask, bind: str | None, table: str, schema: str | None = None
+    ) -> HealResult:
+        """Heal one table (its columns and indexes, or the table itself)."""
+        return self.heal_tables(app, {(bind, schema, table)})
+
+    def heal_tables(self, app: Flask, keys: set[tuple[str | None, str | None, str]]) -> HealResult:
+        """Heal these (bind, schema, table) only: used on errors."""
         state = state_of(app)
-        result = self._heal(app, state, only={(bind, table)})
+        result = self._heal(app, state, only=keys)
         self._after_heal(app, state, result)
         return result
 
@@ -308,15 +340,16 @@ class SchemaGuard:
         self,
         app: Flask,
         state: GuardState,
-        only: set[tuple[str | None, str]] | None = None,
+        only: set[tuple[str | None, str | None, str]] | None = None,
         binds: Binds = None,
         retry_failed: bool = False,
+        wait: bool = True,
     ) -> HealResult:
         """``runner.heal``; a heal that fails as a whole (the guard may not create its audit
         table, say) still leaves the app degraded where degrading applies: a read-only check
         says which columns are missing before the error goes on."""
         try:
-            return state.runner.heal(only=only, binds=binds, retry_failed=retry_failed)
+            return state.runner.heal(only=only, binds=binds, retry_failed=retry_failed, wait=wait)
         except SchemaGuardError:
             if state.config.degrade_missing_columns:
                 try:

@@ -9,6 +9,7 @@ for them, registered before or after the guard, found in Flask's order (``handle
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
@@ -17,15 +18,20 @@ from flask import Flask, Response, current_app, request
 
 from . import handler_chain
 from .dialects import SchemaError, classify_error
+from .engine.heal import Only
 from .engine.targets import Target
 from .errors import SchemaDriftError, SchemaGuardError
 from .problem import problem_response
-from .report import DriftKind
+from .report import DriftKind, HealResult
 from .state import GuardState, get_state
 
 logger = logging.getLogger("flask_schemaguard")
 
 HEAL_ON_ERROR_INTERVAL = 30.0
+#: Seconds the request whose error started a heal waits for it before answering.
+HEAL_ON_ERROR_WAIT = 2.0
+#: ``Retry-After`` (seconds) of a request that found a heal already running.
+BUSY_RETRY_AFTER = 1
 HANDLED = (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.PendingRollbackError)
 
 
@@ -42,7 +48,8 @@ def handle_database_error(exc: Exception) -> Any:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     state = get_state(app)
     _rollback_session(state)
-    healed = _heal_on_error(app, state, found)
+    outcome = _heal_on_error(app, state, found)
+    healed = bool(outcome)
     table = found.table
     if found.kind is DriftKind.MISSING_TABLE:
         detail = f"Table '{table}' does not exist in the database."
@@ -52,7 +59,7 @@ def handle_database_error(exc: Exception) -> Any:
     logger.warning(
         "schemaguard: request %s %s hit schema drift: %s", request.method, request.path, detail
     )
-    return problem_response(
+    response = problem_response(
         detail=detail,
         drift=found.kind.value,
         table=table,
@@ -62,6 +69,9 @@ def handle_database_error(exc: Exception) -> Any:
         origins=state.config.cors_origins,
         credentials=state.config.cors_credentials,
     )
+    if outcome is None:  # a heal is running: come back shortly
+        response.headers["Retry-After"] = str(BUSY_RETRY_AFTER)
+    return response
 
 
 def handle_drift_error(exc: SchemaDriftError) -> Response:
@@ -108,49 +118,81 @@ def _rollback_session(state: GuardState) -> None:
         session.remove()
 
 
-def _heal_on_error(app: Flask, state: GuardState, found: SchemaError) -> bool:
-    """Heal the failing table (or its columns) now; True when it is no longer missing."""
+def _heal_on_error(app: Flask, state: GuardState, found: SchemaError) -> bool | None:
+    """Heal the failing table (or its columns); True when it is no longer missing, None when
+    another heal was already running (the request then answers at once: nothing queues).
+
+    The heal runs in a thread of its own; the request that started it waits for it at most
+    ``HEAL_ON_ERROR_WAIT`` seconds.
+    """
     config = state.config
     if config.mode != "heal" or not config.heal_on_error or not found.table:
         return False
-    match = _target_for(state, found.table)
-    if match is None:
+    keys = {
+        (target.bind, table.schema, table.name)
+        for target, table in _targets_for(state, found.table)
+        if not state.runner.filter.excluded(table.schema, table.name)
+    }
+    if not keys:
         return False
-    target, table = match
-    if state.runner.filter.excluded(table.schema, table.name):
-        return False
-    key = (target.bind, table.name)
     now = time.monotonic()
-    with state.heal_on_error_lock:
-        last = state.heal_on_error_times.get(key)
-        if last is not None and now - last < HEAL_ON_ERROR_INTERVAL:
+    with state.heal_on_error_lock:  # held for the bookkeeping only, never for the heal
+        running: _HealJob | None = state.heal_on_error_job
+        if running is not None and not running.done.is_set():
+            return None
+        if all(now - state.heal_on_error_times.get(k, -1e9) < HEAL_ON_ERROR_INTERVAL for k in keys):
             return False
-        state.heal_on_error_times[key] = now
-        try:
-            result = state.guard.heal_table(app, target.bind, table.name)
-        except SchemaGuardError as exc:
-            logger.warning("schemaguard: heal on error failed: %s", exc)
-            return False
-    if result.failed or not any(
-        d.bind == target.bind and d.reachable for d in result.after.databases
-    ):
+        for key in keys:
+            state.heal_on_error_times[key] = now
+        job = _HealJob(app, state, keys)
+        state.heal_on_error_job = job
+        job.start()
+    if not job.done.wait(HEAL_ON_ERROR_WAIT) or job.result is None:
+        return False
+    result = job.result
+    if result.failed or result.after.by_kind(DriftKind.PENDING_MIGRATIONS):
+        return False
+    binds = {b for b, _s, _t in keys}
+    if not any(d.bind in binds and d.reachable for d in result.after.databases):
         return False
     column = (found.column or "").lower()
     for item in result.after.items:
-        if item.bind != target.bind or (item.table or "").lower() != table.name.lower():
+        if (item.bind, item.schema, item.table) not in keys:
             continue
         if item.kind is DriftKind.MISSING_TABLE:
             return False
         if item.kind is DriftKind.MISSING_COLUMN and (item.name or "").lower() == column:
             return False
-    return not result.after.by_kind(DriftKind.PENDING_MIGRATIONS)
+    return True
 
 
-def _target_for(state: GuardState, table: str) -> tuple[Target, sa.Table] | None:
-    """The bind and model table a database error names (case-insensitively)."""
+class _HealJob:
+    """One heal on error, in a thread of its own (a request never runs one itself)."""
+
+    def __init__(self, app: Flask, state: GuardState, keys: Only) -> None:
+        self.app = app
+        self.state = state
+        self.keys = keys
+        self.done = threading.Event()
+        self.result: HealResult | None = None
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="schemaguard-heal", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            with self.app.app_context():
+                self.result = self.state.guard.heal_tables(self.app, self.keys)
+        except SchemaGuardError as exc:
+            logger.warning("schemaguard: heal on error failed: %s", exc)
+        except Exception:
+            logger.exception("schemaguard: heal on error failed")
+        finally:
+            self.done.set()
+
+
+def _targets_for(state: GuardState, table: str) -> list[tuple[Target, sa.Table]]:
+    """Every bind and model table a database error may name (case-insensitively): the
+    error does not say which bind or schema raised it."""
     lowered = table.lower()
-    for target in state.targets:
-        for t in target.tables:
-            if t.name.lower() == lowered:
-                return target, t
-    return None
+    return [(t, m) for t in state.targets for m in t.tables if m.name.lower() == lowered]

@@ -15,9 +15,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import orm
-from sqlalchemy.pool import StaticPool
 
 from . import orm_degrade, orm_internals
+from .dialects import impl_for
 from .engine.targets import Target
 from .report import DriftKind, DriftReport
 
@@ -29,8 +29,8 @@ def dispose_engines(targets: Iterable[Target]) -> None:
     for target in targets:
         engine = target.engine
         engine.clear_compiled_cache()
-        if isinstance(engine.pool, StaticPool):
-            continue  # an in-memory SQLite database lives in its one connection
+        if impl_for(engine).keeps_data_in_pool(engine):
+            continue  # an in-memory SQLite database lives in its pooled connection
         engine.dispose()
 
 

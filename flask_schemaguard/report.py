@@ -29,6 +29,7 @@ class DriftKind(_Named):
     ENUM_MISMATCH = "enum_mismatch"
     FOREIGN_KEY_MISMATCH = "foreign_key_mismatch"
     MISSING_SCHEMA = "missing_schema"
+    INVALID_INDEX = "invalid_index"
     EXTRA_TABLE = "extra_table"
     EXTRA_COLUMN = "extra_column"
     EXTRA_INDEX = "extra_index"
@@ -140,6 +141,12 @@ class OperationKind(_Named):
     CREATE_UNIQUE_INDEX = "create_unique_index"
     #: Opt-in: a schema is usually made by whoever owns the database.
     CREATE_SCHEMA = "create_schema"
+
+
+#: Operations that build an index on an existing table (online: concurrently, after the rest).
+INDEX_BUILDS = frozenset(
+    {OperationKind.CREATE_INDEX, OperationKind.CREATE_UNIQUE_INDEX, OperationKind.REBUILD_INDEX}
+)
 
 
 class LockLevel(_Named):

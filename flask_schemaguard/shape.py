@@ -36,6 +36,8 @@ class IndexShape:
     unique: bool = False
     #: True when at least one element is an expression (compared by name only).
     expression: bool = False
+    #: False for an index a killed concurrent build left behind (PostgreSQL ``indisvalid``).
+    valid: bool = True
 
 
 @dataclass(frozen=True)

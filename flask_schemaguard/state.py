@@ -30,10 +30,14 @@ class GuardState:
     startup_lock: threading.Lock = field(default_factory=threading.Lock)
     startup_retry_at: float = 0.0
     startup_error: SchemaGuardError | None = None
+    startup_lock_lost: bool = False
     last_report: DriftReport | None = None
     last_result: HealResult | None = None
-    heal_on_error_times: dict[tuple[str | None, str], float] = field(default_factory=dict)
+    heal_on_error_times: dict[tuple[str | None, str | None, str], float] = field(
+        default_factory=dict
+    )
     heal_on_error_lock: threading.Lock = field(default_factory=threading.Lock)
+    heal_on_error_job: Any = None
     health_cache: Any = None
     health_probe: Any = None
     health_lock: threading.Lock = field(default_factory=threading.Lock)

@@ -301,7 +301,7 @@ class HangingRunner:
             time.sleep(600)
 
 
-def heal_and_hang(url: str, signal: Any, hang_after: int) -> None:
+def heal_and_hang(url: str, signal: Any, hang_after: int, online: bool = True) -> None:
     """Child process: start an app (manual), then heal with a runner that hangs mid-plan."""
     from flask import Flask
 
@@ -310,6 +310,7 @@ def heal_and_hang(url: str, signal: Any, hang_after: int) -> None:
     engine = sa.create_engine(url)
     app = Flask("crash")
     app.config["SCHEMAGUARD_RUN_ON"] = "manual"
+    app.config["SCHEMAGUARD_ONLINE_DDL"] = online
     guard = SchemaGuard(app, metadata=seed_metadata(), engine=engine)
     runner = app.extensions["schemaguard"].runner
     runner.__class__ = type("Hanging", (HangingRunner, type(runner)), {})

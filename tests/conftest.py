@@ -20,9 +20,7 @@ POSTGRES_URL = os.environ.get(
 )
 MYSQL_URL = os.environ.get("SCHEMAGUARD_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 REQUIRED = {
-    s.strip()
-    for s in os.environ.get("SCHEMAGUARD_TEST_REQUIRE", "").split(",")
-    if s.strip()
+    s.strip() for s in os.environ.get("SCHEMAGUARD_TEST_REQUIRE", "").split(",") if s.strip()
 }
 DATABASES = ["sqlite", "postgresql", "mysql"]
 
@@ -97,9 +95,111 @@ def db_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def db_url(db_kind: str, tmp_path: os.PathLike[str]) -> Iterator[str]:
-    """URL of a fresh, empty database of ``db_kind``, dropped after the test."""
-    yield from make_database(db_kind, tmp_path)
+def db_url(
+    db_kind: str, tmp_path: os.PathLike[str], request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """URL of a fresh, empty database of ``db_kind``, dropped after the test.
+
+    ``pgbouncer`` (modules that override ``db_kind`` to include it): a PostgreSQL database
+    reached through PgBouncer in transaction pooling (psycopg2: PgBouncer 1.18 keeps no
+    prepared statements, which psycopg 3 makes by itself after five runs of a statement).
+    """
+    if db_kind != "pgbouncer":
+        yield from make_database(db_kind, tmp_path)
+        return
+    port = request.getfixturevalue("pgbouncer")
+    for url in make_database("postgresql", tmp_path):
+        yield (
+            sa.make_url(url)
+            .set(drivername="postgresql+psycopg2", port=port)
+            .render_as_string(hide_password=False)
+        )
+
+
+PGBOUNCER_CONFIG = """
+[databases]
+* = host={host} port={port}
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {listen}
+unix_socket_dir =
+auth_type = trust
+auth_file = {dir}/users.txt
+pool_mode = transaction
+default_pool_size = 40
+max_client_conn = 400
+server_reset_query =
+ignore_startup_parameters = extra_float_digits,options
+logfile = {dir}/pgbouncer.log
+pidfile = {dir}/pgbouncer.pid
+admin_users = {user}
+"""
+
+
+@pytest.fixture(scope="module")
+def pgbouncer() -> Iterator[int]:
+    """PgBouncer (Debian's ``pgbouncer``) in transaction pooling in front of the test
+    PostgreSQL, on a free 127.0.0.1 port with a config of its own; yields the port. One per
+    test module: a fresh pooler for each."""
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+    import time
+
+    require_server("postgresql")
+    binary = shutil.which("pgbouncer") or (
+        "/usr/sbin/pgbouncer" if os.path.exists("/usr/sbin/pgbouncer") else None
+    )
+    if binary is None:
+        message = "pgbouncer is not installed (Debian package pgbouncer)"
+        if "postgresql" in REQUIRED:
+            pytest.fail(message + " (required by SCHEMAGUARD_TEST_REQUIRE)")
+        pytest.skip(message)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        listen = int(s.getsockname()[1])
+    server = sa.make_url(POSTGRES_URL)
+    directory = tempfile.mkdtemp(prefix="sg-pgbouncer-")
+    os.chmod(directory, 0o777)  # pgbouncer refuses to run as root: it runs as postgres
+    with open(os.path.join(directory, "users.txt"), "w") as f:
+        f.write(f'"{server.username or "postgres"}" ""\n')
+    config = os.path.join(directory, "pgbouncer.ini")
+    with open(config, "w") as f:
+        f.write(
+            PGBOUNCER_CONFIG.format(
+                host=server.host or "127.0.0.1",
+                port=server.port or 5432,
+                listen=listen,
+                dir=directory,
+                user=server.username or "postgres",
+            )
+        )
+    command = [binary, config]
+    if os.geteuid() == 0:
+        command[1:1] = ["-u", "postgres"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", listen), timeout=1):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    error = process.stderr.read().decode() if process.stderr else ""
+                    pytest.fail(f"pgbouncer did not start: {error.strip()[:300]}")
+                time.sleep(0.1)
+        yield listen
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        if process.stderr:
+            process.stderr.close()
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture
@@ -139,6 +239,8 @@ def driver_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> It
     kind, driver = str(request.param).split("+")
     require_driver(kind, driver)
     for url in make_database(kind, tmp_path):
-        yield sa.make_url(url).set(drivername=f"{kind}+{driver}").render_as_string(
-            hide_password=False
+        yield (
+            sa.make_url(url)
+            .set(drivername=f"{kind}+{driver}")
+            .render_as_string(hide_password=False)
         )

@@ -93,7 +93,19 @@ def test_status_plan_heal_history(app: Flask, db_url: str, db_kind: str) -> None
     plan_sql = run(app, "plan", "--sql")
     assert f"CREATE TABLE {LOGS}" in plan_sql.output
     assert "ALTER TABLE runs ADD" in plan_sql.output and "note VARCHAR(100)" in plan_sql.output
-    assert "CREATE UNIQUE INDEX ix_runs_name ON runs (name);" in plan_sql.output
+    index_sql = {
+        "sqlite": "CREATE UNIQUE INDEX ix_runs_name ON runs (name);",
+        "postgresql": "CREATE UNIQUE INDEX CONCURRENTLY ix_runs_name ON runs (name);",
+        "mysql": "CREATE UNIQUE INDEX ix_runs_name ON runs (name) ALGORITHM=INPLACE LOCK=NONE;",
+    }
+    assert index_sql[db_kind] in plan_sql.output
+    locks = [line.strip() for line in plan_sql.output.splitlines() if "-- lock:" in line]
+    expected_locks = {
+        "sqlite": ["blocks_writes"] * 3,
+        "postgresql": ["brief", "brief", "none"],
+        "mysql": ["brief", "brief", "brief"],
+    }
+    assert [line.split()[2] for line in locks] == expected_locks[db_kind]
 
     dry = run(app, "heal", "--dry-run")
     assert dry.exit_code == 0, dry.output

@@ -177,15 +177,22 @@ BAD_VALUES = [
     ("SCHEMAGUARD_ALLOWED_OPERATIONS", 5, "a list of operations"),
     ("SCHEMAGUARD_EXCLUDE_TABLES", 5, "table names or glob patterns"),
     ("SCHEMAGUARD_EXCLUDE_TABLES", [""], "table names or glob patterns"),
-    ("SCHEMAGUARD_LOCK_TIMEOUT", -1, "a number of seconds >= 0"),
-    ("SCHEMAGUARD_LOCK_TIMEOUT", "30", "a number of seconds >= 0"),
-    ("SCHEMAGUARD_LOCK_TIMEOUT", True, "a number of seconds >= 0"),
-    ("SCHEMAGUARD_DDL_LOCK_TIMEOUT", 0, "a number of seconds > 0"),
+    ("SCHEMAGUARD_LOCK_TIMEOUT", -1, "a finite number of seconds >= 0"),
+    ("SCHEMAGUARD_LOCK_TIMEOUT", "30", "a finite number of seconds >= 0"),
+    ("SCHEMAGUARD_LOCK_TIMEOUT", True, "a finite number of seconds >= 0"),
+    ("SCHEMAGUARD_DDL_LOCK_TIMEOUT", 0, "a finite number of seconds > 0"),
+    ("SCHEMAGUARD_LOCK_TIMEOUT", float("inf"), "a finite number of seconds >= 0 and <= 86400"),
+    ("SCHEMAGUARD_LOCK_TIMEOUT", float("nan"), "a finite number of seconds >= 0 and <= 86400"),
+    ("SCHEMAGUARD_DDL_LOCK_TIMEOUT", float("inf"), "a finite number of seconds > 0 and <= 86400"),
+    ("SCHEMAGUARD_DDL_LOCK_TIMEOUT", 3000000, "a finite number of seconds > 0 and <= 86400"),
+    ("SCHEMAGUARD_INDEX_TIMEOUT", 0, "a finite number of seconds > 0 and <= 86400"),
+    ("SCHEMAGUARD_INDEX_TIMEOUT", 10**9, "a finite number of seconds > 0 and <= 86400"),
+    ("SCHEMAGUARD_ONLINE_DDL", "off", "True or False"),
     ("SCHEMAGUARD_HEALTH_URL", "healthz", "a path starting with '/'"),
     ("SCHEMAGUARD_HEALTH_URL", "", "a path starting with '/'"),
     ("SCHEMAGUARD_HEALTH_TOKEN", "", "a non-empty token string"),
     ("SCHEMAGUARD_HEALTH_TOKEN", 42, "a non-empty token string"),
-    ("SCHEMAGUARD_HEALTH_CACHE_SECONDS", -5, "a number of seconds >= 0"),
+    ("SCHEMAGUARD_HEALTH_CACHE_SECONDS", -5, "a finite number of seconds >= 0"),
     ("SCHEMAGUARD_ERROR_HANDLERS", "yes", "True or False"),
     ("SCHEMAGUARD_CORS_ORIGINS", 5, "origins such as 'https://app.example.com'"),
     ("SCHEMAGUARD_CORS_ORIGINS", ["https://app.example.com/"], "scheme://host[:port]"),
@@ -515,9 +522,7 @@ def test_pending_migrations_alone_are_a_health_warning(db_url: str, tmp_path: Pa
         {"SCHEMAGUARD_EXCLUDE_TABLES": ["runs", LOGS], "SCHEMAGUARD_HEALTH_TOKEN": "t0ken"},
         setup=migrate_setup(tmp_path / "migrations"),
     )
-    response = app.test_client().get(
-        "/healthz/schema", headers={"Authorization": "Bearer t0ken"}
-    )
+    response = app.test_client().get("/healthz/schema", headers={"Authorization": "Bearer t0ken"})
     assert response.status_code == 200
     assert response.json["status"] == "warn"
     assert [d["kind"] for d in response.json["details"]] == ["pending_migrations"]

@@ -195,9 +195,7 @@ def test_heal_on_error_leaves_excluded_tables_alone(app: Flask, client: Any, db_
     assert LOGS not in fa.table_names(db_url)
 
 
-def test_heal_on_error_off_in_check_mode_and_when_disabled(
-    sqlite_url: str, tmp_path: Path
-) -> None:
+def test_heal_on_error_off_in_check_mode_and_when_disabled(sqlite_url: str, tmp_path: Path) -> None:
     app = fa.build_app(
         sqlite_url,
         tmp_path,
@@ -231,9 +229,7 @@ def test_other_database_errors_reach_the_apps_handler(db_url: str, tmp_path: Pat
     assert client.get("/logs").status_code == 503
 
 
-def test_other_database_errors_without_an_app_handler_are_500(
-    db_url: str, tmp_path: Path
-) -> None:
+def test_other_database_errors_without_an_app_handler_are_500(db_url: str, tmp_path: Path) -> None:
     fa.old_schema(db_url)
     app = fa.build_app(db_url, tmp_path, {"SCHEMAGUARD_MODE": "check"})
     app.testing = False  # a real 500 rather than the exception propagated to the test

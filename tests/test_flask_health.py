@@ -97,7 +97,15 @@ def test_details_only_in_debug_or_with_the_token(sqlite_app_with_token: Flask) -
     details = client.get(URL, headers={"Authorization": "Bearer s3cret-t0ken"}).json["details"]
     assert {d["kind"] for d in details} == {"missing_table", "missing_column", "missing_index"}
     assert set(details[0]) == {
-        "kind", "bind", "schema", "table", "name", "severity", "healable", "detail", "hint"
+        "kind",
+        "bind",
+        "schema",
+        "table",
+        "name",
+        "severity",
+        "healable",
+        "detail",
+        "hint",
     }
     sqlite_app_with_token.debug = True
     assert "details" in client.get(URL).json

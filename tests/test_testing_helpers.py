@@ -41,9 +41,7 @@ def test_drift_fails_with_a_readable_table(app: Flask) -> None:
         assert_schema_in_sync(app)
     message = str(caught.value)
     lines = message.splitlines()
-    assert lines[0] == (
-        "Database schema is not in sync with the models (2 error, 1 warning):"
-    )
+    assert lines[0] == ("Database schema is not in sync with the models (2 error, 1 warning):")
     assert lines[1].startswith("database default (")
     header = next(ln for ln in lines if ln.startswith("kind"))
     assert header.split() == ["kind", "table", "name", "severity", "healable", "bind"]
@@ -105,7 +103,7 @@ def test_bad_arguments() -> None:
 
 
 # -- the pytest plugin ---------------------------------------------------------------------
-CONFTEST = '''
+CONFTEST = """
 import sqlite3
 
 import pytest
@@ -140,7 +138,7 @@ def app(tmp_path, request):
     yield app
     with app.app_context():
         db.engine.dispose()
-'''
+"""
 
 
 def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
@@ -212,9 +210,7 @@ def test_plugin_marker_reports_drift(pytester: pytest.Pytester) -> None:
 
 
 def test_plugin_needs_an_app_fixture(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
-        test_noapp="def test_report(schemaguard_report):\n    pass\n"
-    )
+    pytester.makepyfile(test_noapp="def test_report(schemaguard_report):\n    pass\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*need an `app` fixture*"])

@@ -10,15 +10,16 @@ differently, each in its own module.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Connection, Dialect
+from sqlalchemy.engine import URL, Connection, Dialect, Engine
 from sqlalchemy.schema import AddConstraint, ExecutableDDLElement
 
-from ..report import LockLevel, OperationKind
+from ..report import INDEX_BUILDS, LockLevel, Operation, OperationKind
 from ..shape import ColumnShape, ForeignKeyShape, SchemaShape, TableShape
 from .ddl import AddColumn, ForeignKeyStyle
 from .driver_errors import SchemaError, driver_error, first_line
@@ -47,6 +48,8 @@ class DialectImpl:
     type_rules: ClassVar[TypeRules] = TypeRules()
     #: The lock and transaction a heal runs in (generic: neither).
     session_class: ClassVar[type[HealSession]] = AutocommitHealSession
+    #: The session of an online heal (``SCHEMAGUARD_ONLINE_DDL``), when it differs.
+    online_session_class: ClassVar[type[HealSession] | None] = None
     #: How ``ADD COLUMN`` writes the new column's foreign key (None: its own statement).
     foreign_key_style: ClassVar[ForeignKeyStyle] = None
 
@@ -111,10 +114,49 @@ class DialectImpl:
 
     # -- heal ----------------------------------------------------------------------------
     def heal_session(
-        self, conn: Connection, lock_timeout: float, ddl_timeout: float
+        self,
+        conn: Connection,
+        lock_timeout: float,
+        ddl_timeout: float,
+        *,
+        online: bool = False,
+        index_timeout: float = 600.0,
     ) -> HealSession:
-        """The lock and transaction one bind's heal runs in."""
-        return self.session_class(conn, lock_timeout, ddl_timeout)
+        """The lock and transaction one bind's heal runs in (online: ``online_session_class``
+        where the database has one, else ``session_class`` told to run its DDL online)."""
+        cls = self.session_class
+        if online and self.online_session_class is not None:
+            cls = self.online_session_class
+        return cls(conn, lock_timeout, ddl_timeout, online=online, index_timeout=index_timeout)
+
+    def deferred_kinds(self, online: bool) -> frozenset[OperationKind]:
+        """Operations a heal in this mode runs after its short transaction, outside any."""
+        cls = self.session_class
+        if online and self.online_session_class is not None:
+            cls = self.online_session_class
+        return cls.deferred_kinds if cls.phased else frozenset()
+
+    def adapt(self, op: Operation, online: bool, dialect: Dialect) -> Operation:
+        """``op`` as this mode runs it (``SCHEMAGUARD_ONLINE_DDL``): its DDL and its lock."""
+        return dataclasses.replace(op, lock=self.lock_level(op.kind, online))
+
+    def rewrite_reasons(self, conn: Connection, ops: Sequence[Operation]) -> dict[int, str]:
+        """Position in ``ops`` -> why that operation rewrites its whole table."""
+        return {}
+
+    def rebuild_index_ddl(
+        self, dialect: Dialect, schema: str | None, name: str
+    ) -> list[ExecutableDDLElement]:
+        """How to rebuild an invalid index in place, or [] when this database cannot."""
+        return []
+
+    def locked_tables(self, conn: Connection) -> set[str] | None:
+        """Names of the tables ``conn``'s open transaction holds locks on (None: unknown)."""
+        return None
+
+    def keeps_data_in_pool(self, engine: Engine) -> bool:
+        """True when disposing the engine's pool would lose the database (in-memory SQLite)."""
+        return False
 
     def add_column_ddl(self, table: sa.Table, column: sa.Column[Any]) -> list[ExecutableDDLElement]:
         """``ADD COLUMN`` with its single-column foreign key (see ``foreign_key_style``)."""
@@ -147,9 +189,9 @@ class DialectImpl:
         """Folded names of indexes the database made by itself (never drift)."""
         return set()
 
-    def lock_level(self, kind: OperationKind) -> LockLevel:
+    def lock_level(self, kind: OperationKind, online: bool = True) -> LockLevel:
         """What an operation of ``kind`` holds while it runs (shown by ``plan --sql``)."""
-        if kind is OperationKind.CREATE_INDEX:
+        if kind in INDEX_BUILDS:
             return LockLevel.BLOCKS_WRITES  # a plain CREATE INDEX holds writes for its build
         return LockLevel.BRIEF
 

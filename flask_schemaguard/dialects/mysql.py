@@ -13,17 +13,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.schema import CreateIndex
 
-from ..report import DriftKind, LockLevel, OperationKind
+from ..report import DriftKind, LockLevel, Operation, OperationKind
 from ..shape import SchemaShape, TableShape
 from .base import DialectImpl, Recorded, Schemas
+from .ddl import AddColumn, OnlineCreateIndex
 from .driver_errors import (
     SchemaError,
     driver_error,
@@ -34,7 +37,7 @@ from .driver_errors import (
     quoted_names,
 )
 from .mysql_catalog import ROW_CRC, SCHEMA_COLUMN, read_mysql
-from .session import HealSession, LockTimeout, lock_held_message
+from .session import HealSession, LockTimeout, NotRun, lock_held_message
 from .types import TypeRules
 
 NO_SUCH_TABLE = 1146
@@ -81,6 +84,79 @@ class MysqlHealSession(HealSession):
 
     def attempt(self, work: Any) -> None:
         work()  # no transaction: each statement stands alone
+
+    def run(self, statements: Sequence[object]) -> None:
+        """Online: ``ALGORITHM=INSTANT``, then ``INPLACE, LOCK=NONE``; never a table copy."""
+        for statement in statements:
+            if self.online and isinstance(statement, AddColumn):
+                self._add_column_online(statement)
+            elif self.online and isinstance(statement, OnlineCreateIndex):
+                self._online(statement, [statement])
+            else:
+                self.conn.execute(statement)  # type: ignore[call-overload]
+
+    def _add_column_online(self, statement: AddColumn) -> None:
+        tries = [statement.online("INSTANT"), statement.online("INPLACE", "NONE")]
+        if statement.foreign_key is None:
+            self._online(statement, tries)
+            return
+        if statement.column.server_default is not None:
+            raise NotRun(
+                "not run online: adding a foreign key checks every row, so the server copies "
+                f"the table; run it by hand: {_plain(self.conn, statement)}"
+            )
+        # Every row holds NULL in the new column: nothing to check, and with the checks off
+        # the server adds the foreign key in place instead of copying the table.
+        named = self._named(statement)
+        self.conn.exec_driver_sql("SET SESSION foreign_key_checks = 0")
+        try:
+            self._online(statement, [named.online("INPLACE", "NONE")])
+        finally:
+            self.conn.exec_driver_sql("SET SESSION foreign_key_checks = 1")
+
+    def _named(self, statement: AddColumn) -> AddColumn:
+        """The foreign key named as the server would name it (``<table>_ibfk_<n>``): with
+        the checks off, MariaDB's in-place path reuses ``_ibfk_1`` even when it is taken."""
+        fk = statement.foreign_key
+        if fk is None or fk.name:
+            return statement
+        table = statement.table
+        taken = self.conn.execute(
+            sa.text(
+                "SELECT CONSTRAINT_NAME FROM information_schema.TABLE_CONSTRAINTS "
+                "WHERE TABLE_SCHEMA = COALESCE(:schema, DATABASE()) AND TABLE_NAME = :table "
+                "AND CONSTRAINT_TYPE = 'FOREIGN KEY'"
+            ),
+            {"schema": table.schema, "table": table.name},
+        ).scalars()
+        pattern = re.compile(re.escape(table.name) + r"_ibfk_(\d+)$")
+        numbers = [int(m.group(1)) for m in map(pattern.match, map(str, taken)) if m]
+        metadata = sa.MetaData()
+        if fk.referred_table is not table:
+            fk.referred_table.to_metadata(metadata)
+        copy = table.to_metadata(metadata)
+        column = copy.c[statement.column.name]
+        for constraint in copy.foreign_key_constraints:
+            if [c.name for c in constraint.columns] == [column.name]:
+                constraint.name = f"{table.name}_ibfk_{max(numbers, default=0) + 1}"
+                return AddColumn(copy, column, constraint, "clause")
+        return statement
+
+    def _online(self, plain: object, tries: list[Any]) -> None:
+        last: sa.exc.DBAPIError | None = None
+        for statement in tries:
+            try:
+                self.conn.execute(statement)
+                return
+            except sa.exc.DBAPIError as exc:
+                if first_arg_code(driver_error(exc)) not in _NOT_ONLINE:
+                    raise
+                last = exc
+        assert last is not None
+        raise NotRun(
+            f"not run online: {_message(driver_error(last) or last)}; it would copy the table "
+            f"or block writes: run it by hand: {_plain(self.conn, plain)}"
+        ) from last
 
     def commit(self) -> None:
         pass
@@ -167,8 +243,27 @@ class MysqlImpl(DialectImpl):
         return _fingerprint_of(tuple(row[:-2])), recorded
 
     # -- heal ----------------------------------------------------------------------------
-    def lock_level(self, kind: OperationKind) -> LockLevel:
-        # InnoDB adds columns and secondary indexes in place, under a brief metadata lock
+    def adapt(self, op: Operation, online: bool, dialect: Dialect) -> Operation:
+        """Online: ``ALGORITHM=INSTANT`` columns (``INPLACE, LOCK=NONE`` where the server
+        cannot) and ``ALGORITHM=INPLACE LOCK=NONE`` indexes."""
+        if not online:
+            return dataclasses.replace(op, lock=self.lock_level(op.kind, online))
+        ddl: list[Any] = []
+        for element in op.ddl:
+            if isinstance(element, AddColumn):
+                element = element.online("INSTANT")
+            elif isinstance(element, CreateIndex) and not isinstance(element, OnlineCreateIndex):
+                element = OnlineCreateIndex(element.element, "INPLACE", "NONE")
+            ddl.append(element)
+        statements = tuple(str(d.compile(dialect=dialect)).strip() for d in ddl)
+        return dataclasses.replace(
+            op, ddl=tuple(ddl), statements=statements, lock=self.lock_level(op.kind, online)
+        )
+
+    def lock_level(self, kind: OperationKind, online: bool = True) -> LockLevel:
+        # InnoDB adds columns (instantly) and secondary indexes (in place, writes go on) under
+        # a metadata lock taken briefly at the start and the end; without the online clauses
+        # the server picks the same algorithms where it can, but may fall back to a copy
         return LockLevel.BRIEF
 
     def implicit_indexes(self, live: TableShape) -> set[str]:
@@ -224,6 +319,19 @@ class MysqlImpl(DialectImpl):
         if orig is None or code is None:
             return super().error_message(exc)
         return f"{_message(orig)} (MySQL error {code})"
+
+
+#: ER_ALTER_OPERATION_NOT_SUPPORTED(_REASON): the algorithm or lock asked for is not possible.
+_NOT_ONLINE = (1845, 1846)
+
+
+def _plain(conn: Connection, statement: Any) -> str:
+    """The statement without online clauses, as a person would run it."""
+    if isinstance(statement, AddColumn):
+        statement = statement.online(None)
+    elif isinstance(statement, OnlineCreateIndex):
+        statement = CreateIndex(statement.element)
+    return str(statement.compile(dialect=conn.dialect)).strip()
 
 
 def _message(orig: BaseException) -> str:

@@ -2,11 +2,10 @@
 
 - Catalog: ``postgresql_catalog``; fingerprint: one ``pg_catalog`` query over every schema
   the reflection reads (for the default schema: every schema of the ``search_path``).
-- Heal: ``BEGIN``, then ``pg_advisory_xact_lock`` waited for at most the lock timeout
-  (``SET LOCAL lock_timeout``; a transaction-level lock also works behind PgBouncer in
-  transaction pooling, and goes away with the transaction, also when the process dies). Then
-  ``SET LOCAL lock_timeout`` to the DDL timeout bounds each DDL's wait for table locks; one
-  SAVEPOINT per operation.
+- Heal: ``postgresql_session`` (the advisory lock; online DDL: a short, bounded transaction
+  for tables and columns, then concurrent index builds; or one transaction for everything).
+  Online, a column whose default is volatile (or an identity, a stored generated column)
+  rewrites the table, and is left for a person (``rewrite_reasons``).
 - Errors: by SQLSTATE (psycopg 3's ``sqlstate``, psycopg2's ``pgcode``); the names are read
   from the message whatever the server's ``lc_messages``.
 - Identifiers keep their case (unquoted ones come back lower case); native enums are created
@@ -15,7 +14,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -24,11 +23,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ENUM
 from sqlalchemy.dialects.postgresql.named_types import CreateEnumType, NamedType
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.schema import ExecutableDDLElement
+from sqlalchemy.schema import CreateIndex, ExecutableDDLElement
 
-from ..report import DriftKind
+from ..report import INDEX_BUILDS, DriftKind, LockLevel, Operation, OperationKind
 from ..shape import ColumnShape, SchemaShape
 from .base import DialectImpl, Recorded, Schemas
+from .ddl import AddColumn, ReindexIndex
 from .driver_errors import (
     MessagePattern,
     SchemaError,
@@ -43,11 +43,16 @@ from .driver_errors import (
 )
 from .postgresql_catalog import read_postgresql
 from .postgresql_ddl import add_enum_values
-from .session import HealSession, LockTimeout, lock_held_message, milliseconds
+from .postgresql_session import (
+    LOCK_NOT_AVAILABLE,
+    PostgresqlHealSession,
+    PostgresqlOnlineHealSession,
+    error_code,
+)
 
 UNDEFINED_TABLE = "42P01"
 UNDEFINED_COLUMN = "42703"
-LOCK_NOT_AVAILABLE = "55P03"
+QUERY_CANCELED = "57014"
 MISSING_COLUMN = DriftKind.MISSING_COLUMN
 
 # Rows of the catalog that make up the schema; the fingerprint is their count and the sum of
@@ -72,6 +77,10 @@ SELECT {aggregate} FROM (
     FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
    WHERE c.relnamespace  IN (SELECT oid FROM ns) AND c.relkind IN ('r', 'p') AND a.attnum > 0
      AND NOT a.attisdropped
+  UNION ALL
+  SELECT concat_ws(':', i.indexrelid, i.indisvalid)
+    FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+   WHERE c.relnamespace  IN (SELECT oid FROM ns)
   UNION ALL
   SELECT concat_ws(':', o.oid, o.conname, o.contype, o.conrelid, o.conkey, o.confdeltype,
                    o.confupdtype, o.condeferrable, o.condeferred)
@@ -99,41 +108,16 @@ _PATTERNS: tuple[MessagePattern, ...] = (
 )
 
 
-class PostgresqlHealSession(HealSession):
-    """A transaction holding the database's advisory lock."""
-
-    def begin(self) -> None:
-        key = _lock_key(self.conn)
-        self.conn.exec_driver_sql("BEGIN")
-        try:
-            if self.lock_timeout > 0:
-                # lock_timeout also bounds the wait for an advisory lock; the server wakes us
-                # the moment the holder commits (no polling).
-                self._set_lock_timeout(self.lock_timeout)
-                self.conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
-            else:  # 0 means "do not wait" here, but "no limit" to PostgreSQL
-                got = self.conn.execute(
-                    sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}
-                ).scalar()
-                if not got:
-                    raise LockTimeout(self._held())
-            self._set_lock_timeout(self.ddl_lock_timeout)
-        except sa.exc.OperationalError as exc:  # the caller rolls back
-            if error_code(exc.orig) == LOCK_NOT_AVAILABLE:
-                raise LockTimeout(self._held()) from exc
-            raise
-
-    def _set_lock_timeout(self, seconds: float) -> None:
-        self.conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{milliseconds(seconds)}ms'")
-
-    def _held(self) -> str:
-        return lock_held_message("the PostgreSQL advisory lock", self.lock_timeout)
+_CALL = re.compile(r"([A-Za-z_][\w$]*)\s*\(")
 
 
-def _lock_key(conn: Connection) -> int:
-    database = conn.exec_driver_sql("SELECT current_database()").scalar()
-    digest = hashlib.sha256(f"flask-schemaguard:{database}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
+def _added_column(op: Operation) -> sa.Column[Any] | None:
+    if op.kind is not OperationKind.ADD_COLUMN:
+        return None
+    for element in op.ddl:
+        if isinstance(element, AddColumn):
+            return element.column
+    return None
 
 
 MAX_IDENTIFIER_BYTES = 63
@@ -155,15 +139,31 @@ def pg_object_name(name1: str, name2: str, label: str) -> str:
     return "_".join(p for p in (head, tail, label) if p)
 
 
-def error_code(orig: BaseException | None) -> str | None:
-    """The SQLSTATE: ``sqlstate`` (psycopg 3, asyncpg) or ``pgcode`` (psycopg2)."""
-    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    return code if isinstance(code, str) else None
+def _concurrently(create: CreateIndex) -> CreateIndex:
+    """``CREATE INDEX CONCURRENTLY`` for the model's index, built on a copy of its table so
+    the model's own ``Index`` is never changed."""
+    index = create.element
+    table = index.table
+    assert isinstance(table, sa.Table)
+    copy = table.to_metadata(sa.MetaData())
+    for candidate in copy.indexes:
+        if candidate.name == index.name:
+            candidate.dialect_kwargs["postgresql_concurrently"] = True
+            return CreateIndex(candidate)
+    # an index on a detached copy the planner made (a unique constraint healed as an index)
+    clone = sa.Index(
+        index.name,
+        *(copy.c[c.name] for c in index.columns),
+        unique=index.unique,
+        postgresql_concurrently=True,
+    )
+    return CreateIndex(clone)
 
 
 class PostgresqlImpl(DialectImpl):
     name = "postgresql"
     session_class = PostgresqlHealSession
+    online_session_class = PostgresqlOnlineHealSession
     foreign_key_style = "inline"
     tested = True
     driver_modules = ("psycopg", "psycopg2", "psycopg2cffi", "asyncpg", "pg8000")
@@ -213,6 +213,86 @@ class PostgresqlImpl(DialectImpl):
         return f"pg:{row[0]}", recorded
 
     # -- heal ----------------------------------------------------------------------------
+    def lock_level(self, kind: OperationKind, online: bool = True) -> LockLevel:
+        if kind in INDEX_BUILDS:
+            return LockLevel.NONE if online else LockLevel.BLOCKS_WRITES
+        if kind is OperationKind.ADD_COLUMN:
+            # ACCESS EXCLUSIVE: for an instant online; until the whole heal commits otherwise
+            return LockLevel.BRIEF if online else LockLevel.BLOCKS_WRITES
+        return LockLevel.BRIEF
+
+    def adapt(self, op: Operation, online: bool, dialect: Dialect) -> Operation:
+        """Online: ``CREATE INDEX CONCURRENTLY``; all-in-one: a plain ``REINDEX``."""
+        ddl: list[Any] = list(op.ddl)
+        if op.kind in INDEX_BUILDS and online:
+            ddl = [_concurrently(d) if isinstance(d, CreateIndex) else d for d in ddl]
+        elif op.kind is OperationKind.REBUILD_INDEX and not online:
+            ddl = [
+                ReindexIndex(d.name, d.schema, False) if isinstance(d, ReindexIndex) else d
+                for d in ddl
+            ]
+        statements = tuple(str(d.compile(dialect=dialect)).strip() for d in ddl)
+        return dataclasses.replace(
+            op, ddl=tuple(ddl), statements=statements, lock=self.lock_level(op.kind, online)
+        )
+
+    def rewrite_reasons(self, conn: Connection, ops: Sequence[Operation]) -> dict[int, str]:
+        """Columns PostgreSQL fills by rewriting the table under ACCESS EXCLUSIVE: identity,
+        stored generated columns, and defaults calling a volatile function (``nextval``,
+        ``clock_timestamp()``, ``gen_random_uuid()``; ``now()`` is stable and is not)."""
+        reasons: dict[int, str] = {}
+        calls: dict[int, set[str]] = {}
+        for position, op in enumerate(ops):
+            column = _added_column(op)
+            if column is None:
+                continue
+            if column.identity is not None:
+                reasons[position] = "an identity column is filled by rewriting the table"
+            elif column.computed is not None and column.computed.persisted is not False:
+                reasons[position] = "a stored generated column is filled by rewriting the table"
+            elif column.server_default is not None:
+                text = (
+                    str(column.server_default.arg) if hasattr(column.server_default, "arg") else ""
+                )
+                names = {m.lower() for m in _CALL.findall(text)}
+                if names:
+                    calls[position] = names
+        wanted = sorted(set().union(*calls.values())) if calls else []
+        if wanted:
+            volatile = {
+                str(n)
+                for (n,) in conn.execute(
+                    sa.text(
+                        "SELECT DISTINCT proname FROM pg_proc WHERE provolatile = 'v' "
+                        "AND proname = ANY(CAST(:names AS text[]))"
+                    ),
+                    {"names": wanted},
+                )
+            }
+            for position, names in calls.items():
+                found = sorted(names & volatile)
+                if found:
+                    reasons[position] = (
+                        f"its default calls the volatile function {found[0]}(), which PostgreSQL "
+                        "evaluates for every row by rewriting the table"
+                    )
+        return reasons
+
+    def locked_tables(self, conn: Connection) -> set[str] | None:
+        if not conn.in_transaction():
+            return set()
+        rows = conn.exec_driver_sql(
+            "SELECT DISTINCT c.relname FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+            "WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND c.relkind = 'r'"
+        )
+        return {str(name) for (name,) in rows}
+
+    def rebuild_index_ddl(
+        self, dialect: Dialect, schema: str | None, name: str
+    ) -> list[ExecutableDDLElement]:
+        version = getattr(dialect, "server_version_info", None) or (0,)
+        return [ReindexIndex(name, schema)] if tuple(version) >= (12,) else []
+
     def create_type_ddl(
         self, columns: Iterable[sa.Column[Any]], existing: set[tuple[str | None, str]]
     ) -> list[ExecutableDDLElement]:
@@ -281,7 +361,9 @@ class PostgresqlImpl(DialectImpl):
         return None
 
     def is_lock_timeout(self, exc: BaseException) -> bool:
-        return error_code(driver_error(exc)) == LOCK_NOT_AVAILABLE
+        """``lock_timeout``, or the online transaction's ``statement_timeout`` (the bound on
+        how long it may hold its locks: an ADD COLUMN that has its lock is instant)."""
+        return error_code(driver_error(exc)) in (LOCK_NOT_AVAILABLE, QUERY_CANCELED)
 
 
 def _classify_text(exc: BaseException) -> SchemaError | None:

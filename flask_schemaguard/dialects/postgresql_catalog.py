@@ -134,6 +134,7 @@ SELECT con.conrelid, con.contype, con.conname, con.conkey, con.confrelid, con.co
 # each key element as pg_get_indexdef renders it.
 _PG_INDEXES = """
 SELECT i.indrelid, ic.relname, i.indisunique, i.indnkeyatts, CAST(i.indkey AS int2[]),
+       i.indisvalid,
        CASE WHEN 0 = ANY(CAST(i.indkey AS int2[])) THEN ARRAY(
          SELECT pg_get_indexdef(i.indexrelid, k, true)
            FROM generate_series(1, i.indnkeyatts) AS k ORDER BY k) END
@@ -325,7 +326,7 @@ def _pg_schema(
             )
 
     indexes: dict[int, list[IndexShape]] = defaultdict(list)
-    for oid, name, unique, nkeys, indkey, expressions in conn.execute(
+    for oid, name, unique, nkeys, indkey, valid, expressions in conn.execute(
         sa.text(_PG_INDEXES), params
     ).fetchall():
         table_names = attnames[oid]
@@ -333,7 +334,7 @@ def _pg_schema(
             table_names[num] if num else str(expressions[i]) for i, num in enumerate(indkey[:nkeys])
         )
         expression = any(not num for num in indkey[:nkeys])
-        indexes[oid].append(IndexShape(name, keys, bool(unique), expression))
+        indexes[oid].append(IndexShape(name, keys, bool(unique), expression, bool(valid)))
 
     out: dict[TableKey, TableShape] = {}
     for oid, table in sorted(names.items(), key=lambda kv: kv[1]):

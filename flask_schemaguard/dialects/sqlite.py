@@ -18,7 +18,8 @@ import re
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Connection
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from ..report import DriftKind, LockLevel, OperationKind
 from ..shape import ColumnShape, SchemaShape
@@ -87,7 +88,7 @@ def _schema_literal(schema: str | None) -> str:
 
 class SqliteImpl(DialectImpl):
     name = "sqlite"
-    session_class = SqliteHealSession
+    session_class = SqliteHealSession  # one write transaction in both modes (one writer)
     foreign_key_style = "inline"
     tested = True
     driver_modules = ("sqlite3", "pysqlite2", "pysqlcipher3", "aiosqlite")
@@ -152,6 +153,13 @@ class SqliteImpl(DialectImpl):
     def missing_schema_hint(self, schema: str) -> str | None:
         return f"attach the database file as '{schema}' (ATTACH DATABASE) on every connection"
 
+    def keeps_data_in_pool(self, engine: Engine) -> bool:
+        """An in-memory database lives in its pooled connection (``SingletonThreadPool`` or
+        ``StaticPool``): disposing the pool would drop every table."""
+        database = engine.url.database or ""
+        memory = database in ("", ":memory:") or engine.url.query.get("mode") == "memory"
+        return memory or isinstance(engine.pool, (StaticPool, SingletonThreadPool))
+
     def unaddable_column_hint(self, column: ColumnShape) -> str | None:
         if column.generated == "stored":
             return STORED_COLUMN_HINT
@@ -167,7 +175,7 @@ class SqliteImpl(DialectImpl):
             return NON_CONSTANT_DEFAULT_HINT
         return None
 
-    def lock_level(self, kind: OperationKind) -> LockLevel:
+    def lock_level(self, kind: OperationKind, online: bool = True) -> LockLevel:
         return LockLevel.BLOCKS_WRITES  # the heal is one write transaction on the file
 
     def missing_foreign_key_hint(self) -> str:

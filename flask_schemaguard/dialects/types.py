@@ -146,7 +146,6 @@ class TypeRules:
     mysql: bool = False
 
 
-
 @lru_cache(maxsize=4096)
 def parse_type(type_text: str, mysql: bool = False) -> TypeInfo:
     """What ``type_text`` declares; family ``unknown`` when there is no type."""

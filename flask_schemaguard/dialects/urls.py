@@ -20,4 +20,5 @@ def masked_url(url: URL) -> str:
     secrets = {k for k in url.query if is_secret_key(k)}
     if secrets:
         url = url.update_query_dict({k: MASK for k in secrets})
-    return url.render_as_string(hide_password=True)
+    # the query is rendered %-escaped: show the mask as the userinfo's is shown
+    return url.render_as_string(hide_password=True).replace("=%2A%2A%2A", "=" + MASK)

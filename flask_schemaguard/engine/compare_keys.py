@@ -53,7 +53,7 @@ def diff_keys(
     live_sigs = {
         (impl.fold_all(i.columns), i.unique)
         for i in live_indexes
-        if not (i.name and impl.fold(i.name) in implicit) and not i.expression
+        if i.valid and not (i.name and impl.fold(i.name) in implicit) and not i.expression
     }
     live_sigs.add((impl.fold_all(live.primary_key), True))
     matched: set[str] = set()
@@ -93,6 +93,18 @@ def diff_keys(
                 f"Unique constraint on '{qual}' ({', '.join(uc.columns)}) does not exist in "
                 "the database.",
                 UNIQUE_HINT + "; healed as a unique index",
+            )
+    for ix in model.indexes + model.uniques:
+        found_ix = live_by_name.get(impl.fold(ix.name)) if ix.name else None
+        if found_ix is not None and not found_ix.valid:
+            add(
+                DriftKind.INVALID_INDEX,
+                found_ix.name,
+                Severity.WARNING,
+                True,
+                f"Index '{found_ix.name}' on '{qual}' is invalid in the database (a concurrent "
+                "build was interrupted): queries do not use it.",
+                "rebuilt with REINDEX INDEX CONCURRENTLY (PostgreSQL 12 or later)",
             )
 
     _diff_foreign_keys(model, live, impl, qual, missing_cols, add)

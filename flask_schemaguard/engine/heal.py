@@ -2,33 +2,32 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import os
-import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from sqlalchemy.schema import CreateTable
+from sqlalchemy.engine import Connection
 
 from ..dialects import DialectImpl, impl_for
-from ..dialects.session import HealSession
-from ..errors import SchemaGuardError
-from ..report import Drift, Operation, OperationKind
+from ..dialects.session import HealSession, NotRun
+from ..report import Drift, DriftKind, LockLevel, Operation, OperationKind, Severity
+from .audit import AuditTrail
 from .audit_marks import note_revision, prune
 from .compare import diff
-from .fastpath import FastPath, utcnow
+from .fastpath import FastPath
 from .filters import TableFilter
 from .outcomes import NOT_RETRIED, BindCheck, bind_in_sync, bind_name, info_of
-from .owned_tables import audit_table
 from .planner import Plan, make_plan
 from .settings import Settings
 from .targets import Target
 
 logger = logging.getLogger("flask_schemaguard")
 
-Only = set[tuple[str | None, str]]
+#: (bind, schema, table) to heal; None: everything.
+Only = set[tuple[str | None, str | None, str]]
 
 
 @dataclass
@@ -46,8 +45,12 @@ def plan_for(
     items: list[Drift],
     enums: frozenset[tuple[str | None, str]],
     settings: Settings,
+    conn: Connection | None = None,
 ) -> Plan:
-    return make_plan(
+    """The plan as this mode runs it: each operation's DDL and lock for
+    ``SCHEMAGUARD_ONLINE_DDL``; with a connection, operations that would rewrite their table
+    are marked so, and online left for a person (skipped, with the reason and the DDL)."""
+    plan = make_plan(
         items,
         target.tables_by_key,
         target.engine.dialect,
@@ -55,12 +58,59 @@ def plan_for(
         existing_enums=enums,
         bind=target.bind,
     )
+    impl = impl_for(target.engine)
+    online = settings.online_ddl
+    # an index build a later table or column needs (a new table's foreign key over a unique
+    # index) runs in the short transaction, the all-in-one way; the rest after it
+    deferred = impl.deferred_kinds(online)
+    split = deferred_from(plan.operations, deferred)
+    dialect = target.engine.dialect
+    ops = [
+        impl.adapt(op, online and (position >= split or op.kind not in deferred), dialect)
+        for position, op in enumerate(plan.operations)
+    ]
+    reasons = impl.rewrite_reasons(conn, ops) if conn is not None else {}
+    if not reasons:
+        return Plan(tuple(ops), plan.skipped)
+    kept: list[Operation] = []
+    skipped = list(plan.skipped)
+    for position, op in enumerate(ops):
+        reason = reasons.get(position)
+        if reason is not None:
+            op = dataclasses.replace(op, lock=LockLevel.REWRITES)
+            if online:
+                skipped.append(_left_for_a_person(op, reason, items))
+                continue
+        kept.append(op)
+    return Plan(tuple(kept), tuple(skipped))
+
+
+def deferred_from(ops: Sequence[Operation], deferred: Collection[object]) -> int:
+    """Where the tail of ``ops`` that may run after the short transaction starts: the
+    operations of ``deferred`` kinds with nothing after them that is not."""
+    split = len(ops)
+    while split > 0 and ops[split - 1].kind in deferred:
+        split -= 1
+    return split
+
+
+def _left_for_a_person(op: Operation, reason: str, items: list[Drift]) -> Drift:
+    hint = (
+        f"not healed online: {reason} under an exclusive lock; run it by hand when the "
+        f"table may be locked: {op.sql}"
+    )
+    for item in items:
+        if (item.schema, item.table, item.name) == (op.schema, op.table, op.name):
+            return dataclasses.replace(item, healable=False, hint=hint)
+    return Drift(
+        DriftKind.MISSING_COLUMN, op.table, op.name, Severity.ERROR, False, hint, op.bind, op.schema
+    )
 
 
 def only(items: list[Drift], targets: Only | None) -> list[Drift]:
     if targets is None:
         return items
-    return [i for i in items if (i.bind, i.table or "") in targets]
+    return [i for i in items if (i.bind, i.schema, i.table or "") in targets]
 
 
 class BindHealer:
@@ -77,16 +127,29 @@ class BindHealer:
         self.filter = table_filter
         self.fast_path = fast_path
         self.after_operation = after_operation
+        self.audit = AuditTrail(settings.audit_table)
 
     def heal(
-        self, target: Target, targets: Only | None, *, retry_failed: bool = False
+        self,
+        target: Target,
+        targets: Only | None,
+        wait: bool = True,
+        *,
+        retry_failed: bool = False,
     ) -> BindOutcome:
-        """Lock, diff again, apply, record: one transaction where the database has one."""
+        """Lock, diff again, apply, record: one transaction where the database has one (or,
+        online, a short one for tables and columns, then each index outside it)."""
         settings = self.settings
         impl = impl_for(target.engine)
         with target.engine.connect() as base:
             conn = base.execution_options(isolation_level="AUTOCOMMIT")
-            session = impl.heal_session(conn, settings.lock_timeout, settings.ddl_lock_timeout)
+            session = impl.heal_session(
+                conn,
+                settings.lock_timeout if wait else 0.0,
+                settings.ddl_lock_timeout,
+                online=settings.online_ddl,
+                index_timeout=settings.index_timeout,
+            )
             try:
                 session.begin()
                 outcome = self._heal_locked(session, impl, target, targets, retry_failed)
@@ -120,19 +183,23 @@ class BindHealer:
             after = BindCheck(done, info_of(target), recorded_fp, failed=failed)
             return BindOutcome(failed=[(op, e + NOT_RETRIED) for op, e in failed], after=after)
         items, enums = self._diff(session, impl, target)
-        plan = plan_for(target, only(items, targets), enums, self.settings)
+        plan = plan_for(target, only(items, targets), enums, self.settings, session.conn)
         outcome = BindOutcome(skipped=list(plan.skipped))
-        if plan.operations and self.settings.audit_table:
-            _ensure_owned(session, impl, audit_table(self.settings.audit_table))
-            self._keep_audit_marks(session, target)
+        if plan.operations:
+            self.audit.ensure(session, impl, target)
+            if self.audit.is_on(target):
+                self._keep_audit_marks(session, target)
         not_created: set[tuple[str | None, str]] = set()
-        for op in plan.operations:
-            if (op.schema, op.table) in not_created:  # its indexes: say why, do not try
-                error = f"not run: creating {_qualified(op)} failed"
-                self._record(session, target, op, outcome, 0.0, error)
-            elif not self._apply_one(session, impl, target, op, outcome):
-                if op.kind is OperationKind.CREATE_TABLE:
-                    not_created.add((op.schema, op.table))
+        ops = plan.operations
+        split = deferred_from(ops, session.deferred_kinds if session.phased else ())
+        later = ops[split:]
+        for op in ops[:split]:
+            self._step(session, impl, target, op, outcome, not_created, inside=True)
+        if session.phased:  # online: the short transaction ends before any index build
+            session.commit()
+            for op in later:
+                self._step(session, impl, target, op, outcome, not_created, inside=False)
+            session.reopen()
         if outcome.applied:
             items, _ = self._diff(session, impl, target)
         fp: str | None = None
@@ -173,6 +240,23 @@ class BindHealer:
                     "schemaguard: could not %s on %s: %s", what, bind_name(target), exc.orig
                 )
 
+    def _step(
+        self,
+        session: HealSession,
+        impl: DialectImpl,
+        target: Target,
+        op: Operation,
+        outcome: BindOutcome,
+        not_created: set[tuple[str | None, str]],
+        inside: bool,
+    ) -> None:
+        if (op.schema, op.table) in not_created:  # its indexes: say why, do not try
+            error = f"not run: creating {_qualified(op)} failed"
+            self._record(session, target, op, outcome, 0.0, error, inside)
+        elif not self._apply_one(session, impl, target, op, outcome, inside):
+            if op.kind is OperationKind.CREATE_TABLE:
+                not_created.add((op.schema, op.table))
+
     def _apply_one(
         self,
         session: HealSession,
@@ -180,12 +264,20 @@ class BindHealer:
         target: Target,
         op: Operation,
         outcome: BindOutcome,
+        inside: bool,
     ) -> bool:
-        """Run one operation in its savepoint and record it; True when it was applied."""
+        """Run one operation (in its savepoint inside the transaction) and record it; True
+        when it was applied."""
         started = time.perf_counter()
         error: str | None = None
         try:
-            session.run(op.ddl)
+            if inside:
+                session.run(op.ddl)
+            else:
+                session.run_outside(op.ddl)
+        except NotRun as exc:
+            error = str(exc)
+            outcome.transient = outcome.transient or exc.transient
         except sa.exc.DBAPIError as exc:
             if exc.connection_invalidated:
                 raise
@@ -197,7 +289,7 @@ class BindHealer:
                     " for a table lock held by another transaction; the next heal retries)"
                 )
         duration = (time.perf_counter() - started) * 1000
-        self._record(session, target, op, outcome, duration, error)
+        self._record(session, target, op, outcome, duration, error, inside)
         self.after_operation(op)
         return error is None
 
@@ -209,6 +301,7 @@ class BindHealer:
         outcome: BindOutcome,
         duration: float,
         error: str | None,
+        inside: bool,
     ) -> None:
         """Log an operation's outcome and write its audit row."""
         where = bind_name(target)
@@ -218,41 +311,7 @@ class BindHealer:
         else:
             outcome.failed.append((op, error))
             logger.warning("schemaguard: failed %s on %s: %s", op.describe(), where, error)
-        if self.settings.audit_table:
-            table = audit_table(self.settings.audit_table)
-            session.conn.execute(
-                table.insert().values(
-                    created_at=utcnow(),
-                    bind=target.bind,
-                    operation=op.kind.value,
-                    table_name=_qualified(op),
-                    object_name=op.name,
-                    ddl=op.sql,
-                    outcome="applied" if error is None else "failed",
-                    error=error,
-                    host=socket.gethostname(),
-                    pid=os.getpid(),
-                    duration_ms=round(duration, 3),
-                )
-            )
-
-
-def _ensure_owned(session: HealSession, impl: DialectImpl, table: sa.Table) -> None:
-    """Create the audit table unless it exists; say which setting it is."""
-    conn = session.conn
-    if sa.inspect(conn).has_table(table.name):
-        return
-    try:
-        conn.execute(CreateTable(table))
-    except sa.exc.DBAPIError as exc:
-        if exc.connection_invalidated:
-            raise
-        key = "SCHEMAGUARD_AUDIT_TABLE"
-        raise SchemaGuardError(
-            f"cannot create the guard's table {table.name!r} ({key}): "
-            f"{impl.error_message(exc)}; nothing was changed where the database allows. Grant "
-            f"the database user the right to create tables, or set {key} = None."
-        ) from exc
+        self.audit.write(session, target, op, duration, error, inside)
 
 
 def _quietly(fn: Callable[[], object]) -> None:

@@ -41,7 +41,9 @@ def server_default_text(column: sa.Column[object], dialect: Dialect) -> str | No
         return None
     arg = getattr(default, "arg", None)
     if arg is None:
-        return "<computed>"
+        if isinstance(default, (sa.Computed, sa.Identity)):
+            return "<computed>"
+        return None  # FetchedValue(): a trigger fills it; ADD COLUMN has no value to give
     if isinstance(arg, str):
         return arg
     key = _default_key(arg)

@@ -6,7 +6,8 @@ of the new tables first), except where an operation needs another one first (a n
 whose foreign key refers to a column this heal adds, or to a unique index it creates).
 Nothing here can drop, rename or retype anything: the only statements produced are CREATE
 SCHEMA, CREATE SEQUENCE, CREATE TABLE, ALTER TABLE ... ADD COLUMN, CREATE [UNIQUE] INDEX and,
-on PostgreSQL, CREATE TYPE / ALTER TYPE ... ADD VALUE for a native enum.
+on PostgreSQL, CREATE TYPE / ALTER TYPE ... ADD VALUE for a native enum and REINDEX INDEX for
+an invalid index.
 """
 
 from __future__ import annotations
@@ -41,6 +42,15 @@ DEFAULT_OPERATIONS = (
     "create_sequence",
     "add_enum_value",
     "rebuild_index",
+)
+REBUILD_HINT = (
+    "this PostgreSQL (before 12) cannot rebuild an index concurrently: run DROP INDEX "
+    "CONCURRENTLY on it, and the next heal creates it again"
+)
+
+REBUILD_HINT = (
+    "this PostgreSQL (before 12) cannot rebuild an index concurrently: run DROP INDEX "
+    "CONCURRENTLY on it, and the next heal creates it again"
 )
 
 
@@ -85,7 +95,7 @@ def make_plan(
             continue
         step = _step(item, kind, table, tables, keys, dialect, labels, planned_enums)
         if step is None:
-            build.skipped.append(item)
+            build.skipped.append(_unplannable(item))
         else:
             steps.append(step)
     steps = order_tables(steps, keys, dialect)
@@ -128,6 +138,8 @@ def _operation_kind(
         return OperationKind.ADD_ENUM_VALUE
     if kind is DriftKind.MISSING_UNIQUE_CONSTRAINT:
         return OperationKind.CREATE_UNIQUE_INDEX
+    if kind is DriftKind.INVALID_INDEX:
+        return OperationKind.REBUILD_INDEX
     if kind is DriftKind.MISSING_INDEX:
         index = _find_index(table, item.name, dialect)
         on_existing = keys.table(table.schema, table.name) not in new_tables
@@ -225,6 +237,11 @@ def _step(
         if not ddl:
             return None
         return po.Step(item, kind, table, str(type_.name), po.ENUM_VALUES, lambda e: ddl)
+    if kind is OperationKind.REBUILD_INDEX:  # in place, under the name the database has
+        rebuild = impl.rebuild_index_ddl(dialect, table.schema, item.name or "")
+        if not rebuild:
+            return None
+        return po.Step(item, kind, table, item.name, po.INDEX, lambda e: list(rebuild))
     index = _index_for(table, item, dialect)
     if index is None:
         return None
@@ -244,6 +261,13 @@ def _step(
         provides,
         needs,
     )
+
+
+def _unplannable(item: Drift) -> Drift:
+    """``item`` as skipped when the model or the database has nothing to heal it with."""
+    if item.kind is DriftKind.INVALID_INDEX:
+        return dataclasses.replace(item, healable=False, hint=REBUILD_HINT)
+    return item
 
 
 def _table_index_steps(table_step: po.Step, keys: po.Keys, dialect: Dialect) -> list[po.Step]:

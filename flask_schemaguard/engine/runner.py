@@ -33,6 +33,7 @@ from .outcomes import (
     report_of,
     unreachable,
 )
+from .planner import Plan
 from .settings import Settings
 from .targets import Target, TargetSource
 
@@ -137,18 +138,35 @@ class Runner:
     # -- plan ----------------------------------------------------------------------------
     def plan(self, binds: Binds = None) -> list[Operation]:
         """The operations a heal would run now (read-only)."""
+        return list(self.plan_with_report(binds)[0].operations)
+
+    def plan_with_skipped(self, binds: Binds = None) -> Plan:
+        """The operations a heal would run now, and the drift it would leave (read-only)."""
         return self.plan_with_report(binds)[0]
 
-    def plan_with_report(self, binds: Binds = None) -> tuple[list[Operation], DriftReport]:
-        """The operations a heal would run now, and the report they come from."""
+    def plan_with_report(self, binds: Binds = None) -> tuple[Plan, DriftReport]:
+        """The plan (each operation as this mode runs it, and the drift it leaves) and the
+        report it comes from (read-only)."""
         ops: list[Operation] = []
+        skipped: list[Drift] = []
         checks: list[BindCheck] = []
         for target in self._selected(binds):
             check = self._check_bind(target, fast=False)
             checks.append(check)
             if check.info.reachable and not blocks_heal(check.items):
-                ops.extend(plan_for(target, check.items, check.enums, self.settings).operations)
-        return ops, report_of(checks)
+                plan = self._plan_target(target, check.items, check.enums)
+                ops.extend(plan.operations)
+                skipped.extend(plan.skipped)
+        return Plan(tuple(ops), tuple(skipped)), report_of(checks)
+
+    def _plan_target(
+        self, target: Target, items: list[Drift], enums: frozenset[tuple[str | None, str]]
+    ) -> Plan:
+        try:
+            with target.engine.connect() as conn:
+                return plan_for(target, items, enums, self.settings, conn)
+        except sa.exc.DBAPIError:  # the check just reached it; plan without the catalog
+            return plan_for(target, items, enums, self.settings)
 
     def _selected(self, binds: Binds) -> list[Target]:
         targets = self.targets
@@ -162,9 +180,11 @@ class Runner:
         only: Only | None = None,
         binds: Binds = None,
         retry_failed: bool = False,
+        wait: bool = True,
     ) -> HealResult:
         """Apply every safe, allowed operation; ``only`` limits it to some tables, ``binds``
-        to some binds (None: the default bind's name).
+        to some binds (None: the default bind's name); without ``wait`` a heal lock held by
+        another process is not waited for.
 
         An operation that failed on this very schema (and models) is reported failed and not
         run again, unless ``retry_failed`` (an explicit heal, a person's decision).
@@ -172,7 +192,7 @@ class Runner:
         outcome = BindOutcome()
         after: list[BindCheck] = []
         for target in self._selected(binds):
-            self._heal_target(target, dry_run, only, outcome, after, retry_failed)
+            self._heal_target(target, dry_run, only, outcome, after, retry_failed, wait)
         return HealResult(
             applied=tuple(outcome.applied),
             failed=tuple(outcome.failed),
@@ -189,6 +209,7 @@ class Runner:
         total: BindOutcome,
         after: list[BindCheck],
         retry_failed: bool = False,
+        wait: bool = True,
     ) -> None:
         check = self._check_bind(target, fast=True)
         if check.fast and check.failed and (retry_failed or dry_run):
@@ -202,7 +223,7 @@ class Runner:
             after.append(check)
             return
         if dry_run:
-            plan = plan_for(target, only(check.items, targets), check.enums, self.settings)
+            plan = self._plan_target(target, only(check.items, targets), check.enums)
             total.applied.extend(plan.operations)
             total.skipped.extend(plan.skipped)
             after.append(check)
@@ -215,10 +236,14 @@ class Runner:
             after.append(check)
             return
         try:
-            outcome = self.healer.heal(target, targets, retry_failed=retry_failed)
+            outcome = self.healer.heal(target, targets, wait=wait, retry_failed=retry_failed)
         except LockTimeout as exc:
             logger.warning("schemaguard: %s", exc)
-            after.append(lock_timeout_check(target, check, str(exc)))
+            # what the schema is now (the holder may have healed it), not the stale check
+            fresh = self._check_bind(target, fast=True)
+            after.append(
+                lock_timeout_check(target, fresh, str(exc)) if fresh.info.reachable else fresh
+            )
             return
         except sa.exc.DBAPIError as exc:
             if exc.connection_invalidated or (

@@ -17,6 +17,11 @@ class Settings:
     allowed_operations: frozenset[str] = frozenset(DEFAULT_OPERATIONS)
     lock_timeout: float = 30.0
     ddl_lock_timeout: float = 5.0
+    #: PostgreSQL: tables and columns in a short transaction, then concurrent index builds;
+    #: MySQL/MariaDB: ``ALGORITHM=INSTANT`` / ``INPLACE, LOCK=NONE``. False: all in one.
+    online_ddl: bool = True
+    #: Seconds one online index build may run (PostgreSQL ``CONCURRENTLY``).
+    index_timeout: float = 600.0
     audit_table: str | None = "schemaguard_events"
     state_table: str | None = "schemaguard_state"
     record_state_in_database: bool = True
