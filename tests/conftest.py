@@ -136,11 +136,10 @@ admin_users = {user}
 """
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def pgbouncer() -> Iterator[int]:
     """PgBouncer (Debian's ``pgbouncer``) in transaction pooling in front of the test
-    PostgreSQL, on a free 127.0.0.1 port with a config of its own; yields the port. One per
-    test module: a fresh pooler for each."""
+    PostgreSQL, on a free 127.0.0.1 port with a config of its own; yields the port."""
     import shutil
     import socket
     import subprocess
@@ -178,7 +177,9 @@ def pgbouncer() -> Iterator[int]:
     command = [binary, config]
     if os.geteuid() == 0:
         command[1:1] = ["-u", "postgres"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # its log goes to a file: a pipe nobody reads fills up, and PgBouncer then blocks on it
+    errors = open(os.path.join(directory, "stderr.log"), "wb")
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
     try:
         deadline = time.monotonic() + 15
         while True:
@@ -187,8 +188,9 @@ def pgbouncer() -> Iterator[int]:
                     break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    error = process.stderr.read().decode() if process.stderr else ""
-                    pytest.fail(f"pgbouncer did not start: {error.strip()[:300]}")
+                    with open(os.path.join(directory, "stderr.log"), "rb") as f:
+                        error = f.read().decode(errors="replace")
+                    pytest.fail(f"pgbouncer did not start: {error.strip()[-300:]}")
                 time.sleep(0.1)
         yield listen
     finally:
@@ -197,8 +199,7 @@ def pgbouncer() -> Iterator[int]:
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
-        if process.stderr:
-            process.stderr.close()
+        errors.close()
         shutil.rmtree(directory, ignore_errors=True)
 
 
