@@ -7,7 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-class DriftKind(str, enum.Enum):
+class _Named(str, enum.Enum):
+    """An enum whose members print as their string value."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class DriftKind(_Named):
     """What differs between the models and the live database."""
 
     MISSING_TABLE = "missing_table"
@@ -29,19 +36,13 @@ class DriftKind(str, enum.Enum):
     DATABASE_UNREACHABLE = "database_unreachable"
     LOCK_TIMEOUT = "lock_timeout"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Severity(str, enum.Enum):
+class Severity(_Named):
     """How much a drift item matters: ``error`` breaks queries, ``info`` never does."""
 
     ERROR = "error"
     WARNING = "warning"
     INFO = "info"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)
@@ -67,11 +68,7 @@ class Drift:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "kind": self.kind.value,
-            "bind": self.bind,
-            "schema": self.schema,
-            "table": self.table,
-            "name": self.name,
+            **_where(self),
             "severity": self.severity.value,
             "healable": self.healable,
             "detail": self.detail,
@@ -130,7 +127,7 @@ class DriftReport:
         }
 
 
-class OperationKind(str, enum.Enum):
+class OperationKind(_Named):
     """What one heal operation does (``SCHEMAGUARD_ALLOWED_OPERATIONS`` names these)."""
 
     CREATE_TABLE = "create_table"
@@ -144,11 +141,8 @@ class OperationKind(str, enum.Enum):
     #: Opt-in: a schema is usually made by whoever owns the database.
     CREATE_SCHEMA = "create_schema"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class LockLevel(str, enum.Enum):
+class LockLevel(_Named):
     """What an operation holds while it runs, for the app's reads and writes."""
 
     NONE = "none"
@@ -156,8 +150,16 @@ class LockLevel(str, enum.Enum):
     BLOCKS_WRITES = "blocks_writes"
     REWRITES = "rewrites"
 
-    def __str__(self) -> str:
-        return self.value
+
+def _where(item: Drift | Operation) -> dict[str, Any]:
+    """The fields that say what an item is about, in the contract's order."""
+    return {
+        "kind": item.kind.value,
+        "bind": item.bind,
+        "schema": item.schema,
+        "table": item.table,
+        "name": item.name,
+    }
 
 
 @dataclass(frozen=True)
@@ -181,11 +183,7 @@ class Operation:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "kind": self.kind.value,
-            "bind": self.bind,
-            "schema": self.schema,
-            "table": self.table,
-            "name": self.name,
+            **_where(self),
             "sql": self.sql,
             "statements": list(self.statements),
             "lock": self.lock.value,

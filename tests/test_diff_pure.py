@@ -352,7 +352,7 @@ def test_missing_foreign_key_is_a_warning_never_healed(dialect: str) -> None:
         False,
     )
     assert item.detail == (
-        "Foreign key 'users' (org_id) -> orgs (id) does not exist in the database."
+        "Foreign key on 'users' (org_id) -> orgs (id) does not exist in the database."
     )
     assert ("SQLite cannot add" in item.hint) is (dialect == "sqlite")
 

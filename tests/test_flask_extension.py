@@ -10,14 +10,13 @@ import os
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import flask_apps as fa
 import pytest
+from alembic_helpers import alembic_isolated
 from conftest import make_database
 from flask import Flask
 
@@ -190,6 +189,8 @@ BAD_VALUES = [
     ("SCHEMAGUARD_ERROR_HANDLERS", "yes", "True or False"),
     ("SCHEMAGUARD_CORS_ORIGINS", 5, "origins such as 'https://app.example.com'"),
     ("SCHEMAGUARD_CORS_ORIGINS", ["https://app.example.com/"], "scheme://host[:port]"),
+    ("SCHEMAGUARD_CORS_CREDENTIALS", "yes", "True or False"),
+    ("SCHEMAGUARD_CORS_CREDENTIALS", True, "with SCHEMAGUARD_CORS_ORIGINS='*'"),
     ("SCHEMAGUARD_HEAL_ON_ERROR", 1, "True or False"),
     ("SCHEMAGUARD_MIGRATIONS_DIR", 5, "None or a directory path"),
     ("SCHEMAGUARD_MIGRATIONS_DIR", "/nonexistent/migrations", "an existing directory"),
@@ -197,6 +198,7 @@ BAD_VALUES = [
     ("SCHEMAGUARD_AUDIT_TABLE", "bad-name", "letters, digits, underscores"),
     ("SCHEMAGUARD_AUDIT_TABLE", "", "a table name"),
     ("SCHEMAGUARD_AUDIT_TABLE", "schemaguard_state", "a name other than 'schemaguard_state'"),
+    ("SCHEMAGUARD_AUDIT_RETENTION_DAYS", 0, "a finite number of days > 0"),
 ]
 
 
@@ -221,8 +223,11 @@ def test_every_design_key_is_validated() -> None:
 def test_unknown_key_names_the_key_and_the_known_ones(tmp_path: Path) -> None:
     with pytest.raises(SchemaGuardError) as info:
         fa.build_app(f"sqlite:///{tmp_path / 'app.db'}", tmp_path, {"SCHEMAGUARD_MODES": "heal"})
+    assert "SCHEMAGUARD_MODES: did you mean SCHEMAGUARD_MODE?" in str(info.value)
+    with pytest.raises(SchemaGuardError) as info:
+        fa.build_app(f"sqlite:///{tmp_path / 'app.db'}", tmp_path, {"SCHEMAGUARD_XYZZY": 1})
     message = str(info.value)
-    assert "SCHEMAGUARD_MODES" in message and "SCHEMAGUARD_MODE," in message
+    assert "SCHEMAGUARD_XYZZY" in message and "SCHEMAGUARD_MODE," in message
 
 
 def test_good_config_forms_are_normalised(tmp_path: Path) -> None:
@@ -451,39 +456,6 @@ def test_startup_check_retried_once_the_database_is_back(
 
 
 # -- Alembic / Flask-Migrate --------------------------------------------------------------
-
-
-@contextmanager
-def alembic_isolated() -> Iterator[None]:
-    """Run Alembic's env.py without its side effects on this process.
-
-    env.py calls ``logging.config.fileConfig`` (which disables existing loggers, ours too, and
-    replaces the root handlers, pytest's too), and Flask-Migrate's template calls the
-    deprecated ``db.get_engine()``.
-    """
-    root = logging.getLogger()
-    saved_root = (root.level, list(root.handlers))
-    saved = {
-        name: (logger.disabled, logger.level, list(logger.handlers), logger.propagate)
-        for name, logger in logging.root.manager.loggerDict.items()
-        if isinstance(logger, logging.Logger)
-    }
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "'get_engine' is deprecated", DeprecationWarning)
-            yield
-    finally:
-        for handler in root.handlers:
-            if handler not in saved_root[1]:
-                handler.close()
-        root.setLevel(saved_root[0])
-        root.handlers[:] = saved_root[1]
-        for name, logger in logging.root.manager.loggerDict.items():
-            if isinstance(logger, logging.Logger):
-                disabled, level, handlers, propagate = saved.get(name, (False, 0, [], True))
-                logger.disabled, logger.propagate = disabled, propagate
-                logger.setLevel(level)
-                logger.handlers[:] = handlers
 
 
 def migrate_setup(directory: Path) -> Any:

@@ -15,17 +15,20 @@ from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Connection
+from sqlalchemy.engine import URL, Connection, Dialect
 from sqlalchemy.schema import AddConstraint, ExecutableDDLElement
 
 from ..report import LockLevel, OperationKind
 from ..shape import ColumnShape, ForeignKeyShape, SchemaShape, TableShape
-from .ddl import AddColumn
+from .ddl import AddColumn, ForeignKeyStyle
 from .driver_errors import SchemaError, driver_error, first_line
 from .inspector import reflect_with_inspector
 from .session import AutocommitHealSession, HealSession
 from .types import TypeRules, types_match
 from .urls import masked_url
+
+Schemas = Sequence[str | None]
+"""The schemas one bind's models live in (None: the connection's default schema)."""
 
 Recorded = tuple[str, str]
 """A state row: the fingerprint recorded with an in-sync check, and that check's items (JSON)."""
@@ -42,6 +45,10 @@ class DialectImpl:
     driver_modules: ClassVar[tuple[str, ...]] = ()
     #: Which type details the database enforces (and so what is type drift).
     type_rules: ClassVar[TypeRules] = TypeRules()
+    #: The lock and transaction a heal runs in (generic: neither).
+    session_class: ClassVar[type[HealSession]] = AutocommitHealSession
+    #: How ``ADD COLUMN`` writes the new column's foreign key (None: its own statement).
+    foreign_key_style: ClassVar[ForeignKeyStyle] = None
 
     # -- identifiers ---------------------------------------------------------------------
     def fold(self, name: str) -> str:
@@ -79,11 +86,7 @@ class DialectImpl:
         return self.reflect(conn, schemas), fp
 
     def fingerprint_and_state(
-        self,
-        conn: Connection,
-        schemas: Sequence[str | None],
-        state_table: str,
-        models_hash: str,
+        self, conn: Connection, schemas: Schemas, state_table: str, models_hash: str
     ) -> tuple[str, Recorded | None]:
         """The fingerprint and the state row recorded for ``models_hash``.
 
@@ -108,15 +111,17 @@ class DialectImpl:
 
     # -- heal ----------------------------------------------------------------------------
     def heal_session(
-        self, conn: Connection, lock_timeout: float, ddl_lock_timeout: float
+        self, conn: Connection, lock_timeout: float, ddl_timeout: float
     ) -> HealSession:
-        """The lock and transaction a heal runs in (generic: neither)."""
-        return AutocommitHealSession(conn, lock_timeout, ddl_lock_timeout)
+        """The lock and transaction one bind's heal runs in."""
+        return self.session_class(conn, lock_timeout, ddl_timeout)
 
     def add_column_ddl(self, table: sa.Table, column: sa.Column[Any]) -> list[ExecutableDDLElement]:
-        """``ADD COLUMN``, then its single-column foreign key as its own statement."""
+        """``ADD COLUMN`` with its single-column foreign key (see ``foreign_key_style``)."""
         fk = single_column_foreign_key(column)
-        return [AddColumn(table, column)] + ([AddConstraint(fk)] if fk is not None else [])
+        if self.foreign_key_style is not None or fk is None:
+            return [AddColumn(table, column, fk, self.foreign_key_style)]
+        return [AddColumn(table, column), AddConstraint(fk)]
 
     def create_type_ddl(
         self, columns: Iterable[sa.Column[Any]], existing: set[tuple[str | None, str]]
@@ -202,6 +207,13 @@ class DialectImpl:
     def missing_schema_hint(self, schema: str) -> str | None:
         """Why a heal can never create ``schema``, or None when ``create_schema`` can."""
         return None
+
+    # -- queries -------------------------------------------------------------------------
+    def degraded_null(
+        self, type_: sa.types.TypeEngine[Any], dialect: Dialect
+    ) -> sa.ColumnElement[Any]:
+        """What a query reads in place of a column of ``type_`` the database lacks."""
+        return sa.null()
 
     # -- errors --------------------------------------------------------------------------
     def error_code(self, orig: BaseException | None) -> str | int | None:

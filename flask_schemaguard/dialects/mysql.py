@@ -20,12 +20,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.schema import ExecutableDDLElement
 
 from ..report import DriftKind, LockLevel, OperationKind
 from ..shape import SchemaShape, TableShape
-from .base import DialectImpl, Recorded, single_column_foreign_key
-from .ddl import AddColumn
+from .base import DialectImpl, Recorded, Schemas
 from .driver_errors import (
     SchemaError,
     driver_error,
@@ -105,6 +103,8 @@ class MysqlHealSession(HealSession):
 
 class MysqlImpl(DialectImpl):
     name = "mysql"
+    session_class = MysqlHealSession
+    foreign_key_style = "clause"  # one statement: MySQL DDL is not transactional
     tested = True
     driver_modules = ("pymysql", "MySQLdb", "mysql", "mariadb", "asyncmy", "aiomysql")
     # BOOL is TINYINT(1); MariaDB's JSON is LONGTEXT COLLATE utf8mb4_bin; FLOAT is single.
@@ -147,11 +147,7 @@ class MysqlImpl(DialectImpl):
         return _fingerprint_of(tuple(row))
 
     def fingerprint_and_state(
-        self,
-        conn: Connection,
-        schemas: Sequence[str | None],
-        state_table: str,
-        models_hash: str,
+        self, conn: Connection, schemas: Schemas, state_table: str, models_hash: str
     ) -> tuple[str, Recorded | None]:
         quoted = conn.dialect.identifier_preparer.quote(state_table)
         stmt = sa.text(
@@ -171,16 +167,6 @@ class MysqlImpl(DialectImpl):
         return _fingerprint_of(tuple(row[:-2])), recorded
 
     # -- heal ----------------------------------------------------------------------------
-    def heal_session(
-        self, conn: Connection, lock_timeout: float, ddl_lock_timeout: float
-    ) -> HealSession:
-        return MysqlHealSession(conn, lock_timeout, ddl_lock_timeout)
-
-    def add_column_ddl(self, table: sa.Table, column: sa.Column[Any]) -> list[ExecutableDDLElement]:
-        """One statement (DDL is not transactional here): the column and its foreign key."""
-        fk = single_column_foreign_key(column)
-        return [AddColumn(table, column, fk, "clause")]
-
     def lock_level(self, kind: OperationKind) -> LockLevel:
         # InnoDB adds columns and secondary indexes in place, under a brief metadata lock
         return LockLevel.BRIEF

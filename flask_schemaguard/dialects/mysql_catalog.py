@@ -24,7 +24,7 @@ from ..shape import (
     TableKey,
     TableShape,
 )
-from .catalog import by_name, table_shape
+from .catalog import by_name, step_aside, table_shape
 from .inspector import fk_options
 from .types import compile_type, labels_of
 
@@ -161,7 +161,7 @@ def read_mysql(
     """
     reason = usable(conn.dialect)
     if reason:
-        logger.debug("schemaguard: MariaDB catalog reader unavailable (%s)", reason)
+        step_aside("MariaDB", reason)
         return None
     return _read_mysql(conn, schemas, case_sensitive_tables)
 

@@ -22,16 +22,17 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ENUM
-from sqlalchemy.dialects.postgresql.named_types import CreateEnumType
-from sqlalchemy.engine import Connection
+from sqlalchemy.dialects.postgresql.named_types import CreateEnumType, NamedType
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.schema import ExecutableDDLElement
 
 from ..report import DriftKind
 from ..shape import ColumnShape, SchemaShape
-from .base import DialectImpl, Recorded, single_column_foreign_key
-from .ddl import AddColumn
+from .base import DialectImpl, Recorded, Schemas
 from .driver_errors import (
+    MessagePattern,
     SchemaError,
+    classify_message,
     dotted_name,
     driver_error,
     first_line,
@@ -47,6 +48,7 @@ from .session import HealSession, LockTimeout, lock_held_message, milliseconds
 UNDEFINED_TABLE = "42P01"
 UNDEFINED_COLUMN = "42703"
 LOCK_NOT_AVAILABLE = "55P03"
+MISSING_COLUMN = DriftKind.MISSING_COLUMN
 
 # Rows of the catalog that make up the schema; the fingerprint is their count and the sum of
 # their 64-bit hashes (no sort: ~2x cheaper than an md5 of the sorted rows, which PostgreSQL
@@ -90,9 +92,11 @@ _FINGERPRINT_BEFORE_11 = _ROWS.replace(
 )
 # A message carried as text (PendingRollbackError): the driver's exception class names it.
 _EMBEDDED = re.compile(r"\((?:psycopg2?|asyncpg|pg8000)[\w.]*\.(UndefinedTable|UndefinedColumn)\)")
-_TABLE = re.compile(r'relation "([^"]+)" does not exist')
-_COLUMN = re.compile(r'column "?([\w$.]+?)"? does not exist')
-_COLUMN_OF = re.compile(r'column "([^"]+)" of relation "([^"]+)" does not exist')
+_PATTERNS: tuple[MessagePattern, ...] = (
+    (re.compile(r'column "([^"]+)" of relation "([^"]+)" does not exist'), MISSING_COLUMN, 2, 1),
+    (re.compile(r'relation "([^"]+)" does not exist'), DriftKind.MISSING_TABLE, 1, None),
+    (re.compile(r'column "?([\w$.]+?)"? does not exist'), MISSING_COLUMN, None, 1),
+)
 
 
 class PostgresqlHealSession(HealSession):
@@ -159,6 +163,8 @@ def error_code(orig: BaseException | None) -> str | None:
 
 class PostgresqlImpl(DialectImpl):
     name = "postgresql"
+    session_class = PostgresqlHealSession
+    foreign_key_style = "inline"
     tested = True
     driver_modules = ("psycopg", "psycopg2", "psycopg2cffi", "asyncpg", "pg8000")
 
@@ -189,11 +195,7 @@ class PostgresqlImpl(DialectImpl):
         return f"pg:{value}"
 
     def fingerprint_and_state(
-        self,
-        conn: Connection,
-        schemas: Sequence[str | None],
-        state_table: str,
-        models_hash: str,
+        self, conn: Connection, schemas: Schemas, state_table: str, models_hash: str
     ) -> tuple[str, Recorded | None]:
         quoted = conn.dialect.identifier_preparer.quote(state_table)
         sql = (
@@ -211,11 +213,6 @@ class PostgresqlImpl(DialectImpl):
         return f"pg:{row[0]}", recorded
 
     # -- heal ----------------------------------------------------------------------------
-    def heal_session(
-        self, conn: Connection, lock_timeout: float, ddl_lock_timeout: float
-    ) -> HealSession:
-        return PostgresqlHealSession(conn, lock_timeout, ddl_lock_timeout)
-
     def create_type_ddl(
         self, columns: Iterable[sa.Column[Any]], existing: set[tuple[str | None, str]]
     ) -> list[ExecutableDDLElement]:
@@ -236,6 +233,18 @@ class PostgresqlImpl(DialectImpl):
                 statements.append(CreateEnumType(pg_enum))
         return statements
 
+    # -- queries -------------------------------------------------------------------------
+    def degraded_null(
+        self, type_: sa.types.TypeEngine[Any], dialect: Dialect
+    ) -> sa.ColumnElement[Any]:
+        """A typed NULL: PostgreSQL refuses a bare NULL in ORDER BY / GROUP BY ("non-integer
+        constant") and cannot always pick an operator for one. A type the database may lack
+        (an enum, a domain, a user-defined type) stays a bare NULL."""
+        impl = type_.dialect_impl(dialect)
+        if isinstance(impl, (sa.Enum, NamedType, sa.types.UserDefinedType)):
+            return sa.null()
+        return sa.cast(sa.null(), type_)
+
     def add_enum_value_ddl(
         self, column: sa.Column[Any], present: tuple[str, ...] | None
     ) -> list[ExecutableDDLElement]:
@@ -245,10 +254,6 @@ class PostgresqlImpl(DialectImpl):
         if not (isinstance(type_, sa.Enum) and type_.native_enum and type_.name):
             return []
         return add_enum_values(type_, tuple(type_.enums), present or ())
-
-    def add_column_ddl(self, table: sa.Table, column: sa.Column[Any]) -> list[ExecutableDDLElement]:
-        """One statement: the column with its foreign key as a column constraint."""
-        return [AddColumn(table, column, single_column_foreign_key(column), "inline")]
 
     # -- errors --------------------------------------------------------------------------
     def error_code(self, orig: BaseException | None) -> str | None:
@@ -291,16 +296,7 @@ def _classify_text(exc: BaseException) -> SchemaError | None:
             )
         if len(names) >= 2:
             return SchemaError(DriftKind.MISSING_COLUMN, last_part(names[1]), names[0])
-    m = _COLUMN_OF.search(text)
-    if m:
-        return SchemaError(DriftKind.MISSING_COLUMN, last_part(m.group(2)), m.group(1))
-    m = _TABLE.search(text)
-    if m:
-        return SchemaError(DriftKind.MISSING_TABLE, last_part(m.group(1)), None)
-    m = _COLUMN.search(text)
-    if m:
-        return missing_column(exc, m.group(1), None)
-    return None
+    return classify_message(exc, text, _PATTERNS)
 
 
 def _scope(schemas: Sequence[str | None]) -> dict[str, Any]:

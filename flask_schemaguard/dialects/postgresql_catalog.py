@@ -5,7 +5,7 @@ own ``_reflect_type``, so the result equals ``Inspector.get_multi_*``'s."""
 
 from __future__ import annotations
 
-import logging
+import inspect
 import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -24,31 +24,70 @@ from ..shape import (
     TableKey,
     TableShape,
 )
-from .catalog import table_shape
+from .catalog import step_aside, table_shape
 from .inspector import fk_options
 from .types import compile_type, labels_of
 
-logger = logging.getLogger("flask_schemaguard")
+_PgTypeKey = tuple[str | None, str | None, str | None]
 
-# SQLAlchemy internals this reader uses, in one place. ``_NamedTypeLoader`` and the
-# ``_reflect_type(format_type, loader, ...)`` signature exist from SQLAlchemy 2.1: on 2.0 the
-# reader steps aside and the inspector reads the schema.
+# SQLAlchemy internals this reader uses, in one place. ``PGDialect._reflect_type`` turns a
+# catalog type string into a type: from SQLAlchemy 2.1 it takes a ``_NamedTypeLoader`` (and the
+# collation); on 2.0 the domains and enums loaded beforehand, as ``get_multi_columns`` does.
 try:
-    from sqlalchemy.dialects.postgresql.base import DOMAIN, _NamedTypeLoader
+    from sqlalchemy.dialects.postgresql.base import DOMAIN
 except ImportError:  # depends on the SQLAlchemy version
     DOMAIN = None  # type: ignore[assignment, misc]
+try:
+    from sqlalchemy.dialects.postgresql.base import _NamedTypeLoader
+except ImportError:  # SQLAlchemy 2.0
     _NamedTypeLoader = None  # type: ignore[assignment, misc]
 
 
 def unavailable_internals(dialect: Any) -> str:
     """The SQLAlchemy internals the reader needs that this version lacks ('' when none)."""
-    missing = []
-    if _NamedTypeLoader is None or DOMAIN is None:
-        missing.append("sqlalchemy.dialects.postgresql.base._NamedTypeLoader")
-    for name in ("_reflect_type", "_load_enums"):
-        if not hasattr(dialect, name):
-            missing.append(f"PGDialect.{name}")
+    needed = ["_reflect_type", "_load_enums"]
+    if _NamedTypeLoader is None:
+        needed.append("_load_domains")
+    missing = [f"PGDialect.{name}" for name in needed if not hasattr(dialect, name)]
+    if DOMAIN is None:
+        missing.append("sqlalchemy.dialects.postgresql.base.DOMAIN")
     return ", ".join(missing)
+
+
+def _type_reader(dialect: Any, conn: Connection) -> Callable[[_PgTypeKey], Any]:
+    """``(format_type, collation, collation schema)`` -> the type the inspector reflects."""
+    if _NamedTypeLoader is not None:  # SQLAlchemy 2.1
+        loader = _NamedTypeLoader(dialect, conn, {})
+
+        def reflect_21(key: _PgTypeKey) -> Any:
+            format_type, collation, collation_schema = key
+            return dialect._reflect_type(
+                format_type,
+                loader,
+                type_description="column",
+                collation=collation,
+                collation_schema=collation_schema,
+            )
+
+        return reflect_21
+    # SQLAlchemy 2.0: the domains and enums of every schema, keyed as get_multi_columns keys them
+    domains = {
+        ((d["schema"], d["name"]) if not d["visible"] else (d["name"],)): d
+        for d in dialect._load_domains(conn, schema="*")
+    }
+    enums = {
+        ((e["name"],) if e["visible"] else (e["schema"], e["name"])): e
+        for e in dialect._load_enums(conn, schema="*")
+    }
+    # 2.0.45 added a required ``collation`` argument (2.0.29-2.0.44 have none)
+    takes_collation = "collation" in inspect.signature(dialect._reflect_type).parameters
+
+    def reflect_20(key: _PgTypeKey) -> Any:
+        if takes_collation:
+            return dialect._reflect_type(key[0], domains, enums, "column", key[1])
+        return dialect._reflect_type(key[0], domains, enums, type_description="column")
+
+    return reflect_20
 
 
 # Tables as ``Inspector.get_table_names`` lists them: ordinary and partitioned, not temporary;
@@ -123,8 +162,6 @@ _PG_ACTIONS = {"a": None, "r": "restrict", "c": "cascade", "n": "set null", "d":
 
 _PG_NEXTVAL = re.compile(r"""(nextval\(')([^']+)('.*$)""")
 
-_PgTypeKey = tuple[str | None, str | None, str | None]
-
 
 def read_postgresql(conn: Connection, schemas: Sequence[str | None]) -> SchemaShape | None:
     """Four catalog statements per schema (plus the enum list); None when this server or
@@ -132,26 +169,16 @@ def read_postgresql(conn: Connection, schemas: Sequence[str | None]) -> SchemaSh
     dialect: Any = conn.dialect
     missing = unavailable_internals(dialect)
     if missing or dialect.server_version_info < (12,):
-        logger.debug(
-            "schemaguard: PostgreSQL catalog reader unavailable (%s); using the inspector",
-            missing or f"server {dialect.server_version_info} < 12",
-        )
+        step_aside("PostgreSQL", missing or f"server {dialect.server_version_info} < 12")
         return None
-    assert _NamedTypeLoader is not None and DOMAIN is not None
-    loader = _NamedTypeLoader(dialect, conn, {})
+    assert DOMAIN is not None
+    reflect_type = _type_reader(dialect, conn)
     type_objects: dict[_PgTypeKey, tuple[Any, str]] = {}
 
     def type_of(key: _PgTypeKey) -> tuple[Any, str]:
         found = type_objects.get(key)
         if found is None:
-            format_type, collation, collation_schema = key
-            type_ = dialect._reflect_type(
-                format_type,
-                loader,
-                type_description="column",
-                collation=collation,
-                collation_schema=collation_schema,
-            )
+            type_ = reflect_type(key)
             found = type_objects[key] = (type_, compile_type(type_, dialect))
         return found
 

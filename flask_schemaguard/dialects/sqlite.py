@@ -16,17 +16,14 @@ import logging
 import os
 import re
 from collections.abc import Sequence
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection
-from sqlalchemy.schema import ExecutableDDLElement
 
 from ..report import DriftKind, LockLevel, OperationKind
 from ..shape import ColumnShape, SchemaShape
-from .base import DialectImpl, Recorded, single_column_foreign_key
-from .ddl import AddColumn
-from .driver_errors import SchemaError, driver_error, last_part, missing_column
+from .base import DialectImpl, Recorded, Schemas
+from .driver_errors import MessagePattern, SchemaError, classify_message, driver_error
 from .session import HealSession, LockTimeout, lock_held_message, milliseconds
 from .sqlite_catalog import missing_databases, read_sqlite
 from .types import TypeRules
@@ -43,9 +40,11 @@ STORED_COLUMN_HINT = (
     "table: write a migration that rebuilds the table, or make it persisted=False"
 )
 
-_TABLE = re.compile(r"no such table: (?:main\.)?([\w$.]+)")
-_COLUMN = re.compile(r"no such column: ([\w$.]+)")
-_INSERT_COLUMN = re.compile(r"table ([\w$.]+) has no column named ([\w$]+)")
+_PATTERNS: tuple[MessagePattern, ...] = (
+    (re.compile(r"table ([\w$.]+) has no column named ([\w$]+)"), DriftKind.MISSING_COLUMN, 1, 2),
+    (re.compile(r"no such table: (?:main\.)?([\w$.]+)"), DriftKind.MISSING_TABLE, 1, None),
+    (re.compile(r"no such column: ([\w$.]+)"), DriftKind.MISSING_COLUMN, None, 1),
+)
 #: SQLITE_BUSY and SQLITE_LOCKED, with their extended codes (low byte).
 _BUSY_CODES = (5, 6)
 
@@ -88,6 +87,8 @@ def _schema_literal(schema: str | None) -> str:
 
 class SqliteImpl(DialectImpl):
     name = "sqlite"
+    session_class = SqliteHealSession
+    foreign_key_style = "inline"
     tested = True
     driver_modules = ("sqlite3", "pysqlite2", "pysqlcipher3", "aiosqlite")
     # Type affinity: VARCHAR(n) holds any length, NUMERIC(p, s) any number, BIGINT and
@@ -123,11 +124,7 @@ class SqliteImpl(DialectImpl):
         return "sqlite:" + ",".join(parts)
 
     def fingerprint_and_state(
-        self,
-        conn: Connection,
-        schemas: Sequence[str | None],
-        state_table: str,
-        models_hash: str,
+        self, conn: Connection, schemas: Schemas, state_table: str, models_hash: str
     ) -> tuple[str, Recorded | None]:
         if tuple(schemas) != (None,) or conn.dialect.paramstyle != "qmark":
             return super().fingerprint_and_state(conn, schemas, state_table, models_hash)
@@ -152,15 +149,6 @@ class SqliteImpl(DialectImpl):
         return fp, (recorded_fp, items)
 
     # -- heal ----------------------------------------------------------------------------
-    def heal_session(
-        self, conn: Connection, lock_timeout: float, ddl_lock_timeout: float
-    ) -> HealSession:
-        return SqliteHealSession(conn, lock_timeout, ddl_lock_timeout)
-
-    def add_column_ddl(self, table: sa.Table, column: sa.Column[Any]) -> list[ExecutableDDLElement]:
-        fk = single_column_foreign_key(column)
-        return [AddColumn(table, column, fk, "inline")]
-
     def missing_schema_hint(self, schema: str) -> str | None:
         return f"attach the database file as '{schema}' (ATTACH DATABASE) on every connection"
 
@@ -192,17 +180,7 @@ class SqliteImpl(DialectImpl):
 
     def classify(self, exc: BaseException) -> SchemaError | None:
         orig = driver_error(exc)
-        message = str(orig if orig is not None else exc)
-        m = _INSERT_COLUMN.search(message)
-        if m:
-            return SchemaError(DriftKind.MISSING_COLUMN, last_part(m.group(1)), m.group(2))
-        m = _TABLE.search(message)
-        if m:
-            return SchemaError(DriftKind.MISSING_TABLE, last_part(m.group(1)), None)
-        m = _COLUMN.search(message)
-        if m:
-            return missing_column(exc, m.group(1), None)
-        return None
+        return classify_message(exc, str(orig if orig is not None else exc), _PATTERNS)
 
     def is_lock_timeout(self, exc: BaseException) -> bool:
         return isinstance(exc, sa.exc.OperationalError) and _is_busy(exc)

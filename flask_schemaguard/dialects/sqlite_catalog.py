@@ -4,7 +4,6 @@ SQLAlchemy's own patterns, so the result equals ``Inspector.get_multi_*``'s."""
 
 from __future__ import annotations
 
-import logging
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -13,10 +12,8 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from ..shape import ColumnShape, ForeignKeyShape, IndexShape, SchemaShape, TableKey, TableShape
-from .catalog import TypeTexts, table_shape
+from .catalog import TypeTexts, step_aside, table_shape
 from .inspector import fk_options
-
-logger = logging.getLogger("flask_schemaguard")
 
 # SQLAlchemy internals this reader uses, in one place. Each may be absent from a SQLAlchemy
 # version (FK_PATTERN is module-level only from 2.0.53): the reader then steps aside.
@@ -86,10 +83,7 @@ def read_sqlite(conn: Connection, schemas: Sequence[str | None]) -> SchemaShape 
     version = getattr(dialect, "server_version_info", None) or (0,)
     missing = unavailable_internals(resolve)
     if missing or tuple(version) < (3, 31):
-        logger.debug(
-            "schemaguard: SQLite catalog reader unavailable (%s); using the inspector",
-            missing or f"SQLite {version} < 3.31",
-        )
+        step_aside("SQLite", missing or f"SQLite {version} < 3.31")
         return None
     assert resolve is not None
     types = TypeTexts(dialect, resolve)

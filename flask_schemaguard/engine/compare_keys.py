@@ -148,8 +148,8 @@ def _diff_foreign_keys(
                 fk.name,
                 Severity.WARNING,
                 False,
-                f"Foreign key '{qual}' ({', '.join(fk.columns)}) -> {target} does not exist in "
-                "the database.",
+                f"Foreign key {_named(fk.name)}on '{qual}' ({', '.join(fk.columns)}) -> {target} "
+                "does not exist in the database.",
                 impl.missing_foreign_key_hint(),
             )
             continue
@@ -161,8 +161,13 @@ def _diff_foreign_keys(
             name,
             Severity.WARNING,
             False,
-            f"Foreign key '{qual}' ({', '.join(fk.columns)}) -> {target}: "
+            f"Foreign key {_named(name)}on '{qual}' ({', '.join(fk.columns)}) -> {target}: "
             + "; ".join(impl.foreign_key_differences(fk, found[0]))
             + ".",
             FK_ACTIONS_HINT,
         )
+
+
+def _named(name: str | None) -> str:
+    """``'fk_name' `` (with its space), or nothing for an unnamed constraint."""
+    return f"'{name}' " if name else ""

@@ -16,6 +16,7 @@ from ..dialects import DialectImpl, impl_for
 from ..dialects.session import HealSession
 from ..errors import SchemaGuardError
 from ..report import Drift, Operation, OperationKind
+from .audit_marks import note_revision, prune
 from .compare import diff
 from .fastpath import FastPath, utcnow
 from .filters import TableFilter
@@ -123,6 +124,7 @@ class BindHealer:
         outcome = BindOutcome(skipped=list(plan.skipped))
         if plan.operations and self.settings.audit_table:
             _ensure_owned(session, impl, audit_table(self.settings.audit_table))
+            self._keep_audit_marks(session, target)
         not_created: set[tuple[str | None, str]] = set()
         for op in plan.operations:
             if (op.schema, op.table) in not_created:  # its indexes: say why, do not try
@@ -142,6 +144,34 @@ class BindHealer:
             fp = self.fast_path.record(session, target, items, outcome.failed)
         outcome.after = BindCheck(items, info_of(target), fp)
         return outcome
+
+    def _keep_audit_marks(self, session: HealSession, target: Target) -> None:
+        """Note the Alembic revision (for ``revision --from-history``) and prune old rows."""
+        settings = self.settings
+        audit = settings.audit_table
+        assert audit is not None
+        conn = session.conn
+        work: list[tuple[str, Callable[[], object]]] = []
+        if settings.migrations_dir and settings.state_table:
+            state = settings.state_table
+            work.append(
+                (
+                    "note the Alembic revision",
+                    lambda: note_revision(conn, state, audit, target.bind),
+                )
+            )
+        if settings.audit_retention_days is not None:
+            days = settings.audit_retention_days
+            work.append(("prune the audit trail", lambda: prune(conn, audit, days)))
+        for what, step in work:
+            try:
+                session.attempt(step)
+            except sa.exc.DBAPIError as exc:  # bookkeeping only: the heal goes on
+                if exc.connection_invalidated:
+                    raise
+                logger.warning(
+                    "schemaguard: could not %s on %s: %s", what, bind_name(target), exc.orig
+                )
 
     def _apply_one(
         self,
@@ -195,7 +225,7 @@ class BindHealer:
                     created_at=utcnow(),
                     bind=target.bind,
                     operation=op.kind.value,
-                    table_name=op.table,
+                    table_name=_qualified(op),
                     object_name=op.name,
                     ddl=op.sql,
                     outcome="applied" if error is None else "failed",

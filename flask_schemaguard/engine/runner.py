@@ -6,7 +6,7 @@ Framework-free: the Flask extension, the CLI and the tests all drive a :class:`R
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -37,6 +37,9 @@ from .settings import Settings
 from .targets import Target, TargetSource
 
 logger = logging.getLogger("flask_schemaguard")
+
+#: Bind names to limit a plan or heal to (None in it: the default bind); None: every bind.
+Binds = Collection[str | None] | None
 
 
 class Runner:
@@ -89,6 +92,10 @@ class Runner:
                 out[target.bind] = None
         return out
 
+    def check_target(self, target: Target, *, fast: bool = True) -> BindCheck:
+        """One bind's check, with what a plan needs (its live enums)."""
+        return self._check_bind(target, fast=fast)
+
     def _check_bind(self, target: Target, *, fast: bool) -> BindCheck:
         info = info_of(target)
         try:
@@ -128,27 +135,43 @@ class Runner:
         return pending_migrations(conn, self.settings.migrations_dir, names, target.bind)
 
     # -- plan ----------------------------------------------------------------------------
-    def plan(self) -> list[Operation]:
+    def plan(self, binds: Binds = None) -> list[Operation]:
         """The operations a heal would run now (read-only)."""
+        return self.plan_with_report(binds)[0]
+
+    def plan_with_report(self, binds: Binds = None) -> tuple[list[Operation], DriftReport]:
+        """The operations a heal would run now, and the report they come from."""
         ops: list[Operation] = []
-        for target in self.targets:
+        checks: list[BindCheck] = []
+        for target in self._selected(binds):
             check = self._check_bind(target, fast=False)
+            checks.append(check)
             if check.info.reachable and not blocks_heal(check.items):
                 ops.extend(plan_for(target, check.items, check.enums, self.settings).operations)
-        return ops
+        return ops, report_of(checks)
+
+    def _selected(self, binds: Binds) -> list[Target]:
+        targets = self.targets
+        return targets if binds is None else [t for t in targets if t.bind in binds]
 
     # -- heal ----------------------------------------------------------------------------
     def heal(
-        self, *, dry_run: bool = False, only: Only | None = None, retry_failed: bool = False
+        self,
+        *,
+        dry_run: bool = False,
+        only: Only | None = None,
+        binds: Binds = None,
+        retry_failed: bool = False,
     ) -> HealResult:
-        """Apply every safe, allowed operation; ``only`` limits it to some tables.
+        """Apply every safe, allowed operation; ``only`` limits it to some tables, ``binds``
+        to some binds (None: the default bind's name).
 
         An operation that failed on this very schema (and models) is reported failed and not
         run again, unless ``retry_failed`` (an explicit heal, a person's decision).
         """
         outcome = BindOutcome()
         after: list[BindCheck] = []
-        for target in self.targets:
+        for target in self._selected(binds):
             self._heal_target(target, dry_run, only, outcome, after, retry_failed)
         return HealResult(
             applied=tuple(outcome.applied),

@@ -21,6 +21,7 @@ class Settings:
     state_table: str | None = "schemaguard_state"
     record_state_in_database: bool = True
     migrations_dir: str | None = None
+    audit_retention_days: float | None = None
 
     def check_key(self) -> str:
         """Everything besides the models that changes what a check finds or may heal.
