@@ -398,7 +398,7 @@ def test_failed_heal_shows_what_failed_and_why(db_url: str, tmp_path: Path) -> N
         text = done.get_data(as_text=True)
         assert done.status_code == 503 and "The heal did not fix everything" in text
         failed = re.search(r'<ul class="failed">(.*?)</ul>', text, flags=re.S)
-        assert failed and "<code>create_index runs.ix_runs_name</code>" in failed.group(1)
+        assert failed and "<code>create_unique_index runs.ix_runs_name</code>" in failed.group(1)
         [row] = [r for r in fa.audit_rows(db_url) if r["outcome"] == "failed"]
         why = failed.group(1).split("</code>:", 1)[1].strip()
         assert why == f"{escape(row['error'])}</li>"  # the database's own message
