@@ -23,6 +23,7 @@ from alembic.util import rev_id
 
 from .engine import audit_marks
 from .engine.heal import plan_for
+from .engine.model_shapes import rendered_name
 from .engine.owned_tables import audit_table
 from .engine.planner import unique_index_name
 from .engine.targets import Target
@@ -213,7 +214,8 @@ def _add(
     created = (table.schema, table.name) in collected.new_tables
     if kind is OperationKind.CREATE_TABLE:
         collected.new_tables.add((table.schema, table.name))
-    if not (created and kind is OperationKind.CREATE_INDEX):  # DROP TABLE drops its indexes
+    index_kinds = (OperationKind.CREATE_INDEX, OperationKind.CREATE_UNIQUE_INDEX)
+    if not (created and kind in index_kinds):  # DROP TABLE drops its indexes
         collected.downgrade.extend(down)
     collected.described.append(label)
 
@@ -230,11 +232,13 @@ def _operations(
         add = ops.AddColumnOp.from_column_and_tablename(table.schema, table.name, column)
         drop = ops.DropColumnOp.from_column_and_tablename(table.schema, table.name, column)
         return [add], [drop]
-    if kind is OperationKind.CREATE_INDEX:
-        index = next((i for i in table.indexes if i.name == name), None)
+    if kind in (OperationKind.CREATE_INDEX, OperationKind.CREATE_UNIQUE_INDEX):
+        dialect = target.engine.dialect
+        index = next(
+            (i for i in table.indexes if rendered_name(i.name, dialect, index=True) == name), None
+        )
         if index is not None:
             return [ops.CreateIndexOp.from_index(index)], [ops.DropIndexOp.from_index(index)]
-        dialect = target.engine.dialect
         unique = next(
             (
                 c

@@ -308,3 +308,37 @@ def test_expression_index_is_created_once(engine: sa.Engine, db_kind: str) -> No
     assert after.in_sync  # type: ignore[attr-defined]
     again, _ = heal(engine, new)
     assert again.applied == () and again.failed == ()  # type: ignore[attr-defined]
+
+
+def test_revision_writes_unique_and_long_named_indexes() -> None:
+    """``flask schemaguard revision`` turns create_unique_index (and an index whose
+    convention name SQLAlchemy cuts) into Alembic's create_index, as for create_index."""
+    from sqlalchemy.dialects import postgresql
+
+    from flask_schemaguard.engine.model_shapes import rendered_name
+    from flask_schemaguard.engine.targets import Target
+    from flask_schemaguard.report import OperationKind
+    from flask_schemaguard.revision import _operations
+
+    md = sa.MetaData(naming_convention={"ix": "ix_%(table_name)s_%(column_0_N_name)s"})
+    long = "a_rather_long_column_name_that_goes_on"
+    t = sa.Table(
+        "measurements",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column(f"{long}_1", sa.Integer),
+        sa.Column(f"{long}_2", sa.Integer),
+    )
+    index = sa.Index(None, t.c[f"{long}_1"], t.c[f"{long}_2"], unique=True)
+    engine = sa.create_engine("postgresql+psycopg://", module=None)  # never connects
+    try:
+        name = rendered_name(index.name, postgresql.dialect(), index=True)
+        assert name is not None and len(name) == 60  # cut to 63 - 8, then "_" + 4 hex digits
+        target = Target(None, engine, (t,))
+        up, down = _operations(OperationKind.CREATE_UNIQUE_INDEX, t, name, None, target)
+        assert [type(o).__name__ for o in up] == ["CreateIndexOp"]
+        assert up[0].unique  # and under the name create_all() would write
+        assert rendered_name(up[0].index_name, postgresql.dialect(), index=True) == name
+        assert [type(o).__name__ for o in down] == ["DropIndexOp"]
+    finally:
+        engine.dispose()
