@@ -32,6 +32,7 @@ from sqlalchemy.sql import visitors
 
 from . import orm_internals
 from .dialects import impl_for
+from .engine.model_shapes import hold_default
 from .errors import SchemaDriftError
 from .orm_gate import GATE, listen
 
@@ -166,6 +167,7 @@ def _degrade(
     for mapper, table in writers:
         kept = [c for c in orm_internals.written_columns(mapper)[table] if c is not column]
         orm_internals.set_written_columns(mapper, table, kept)
+    hold_default(column, column.default)  # checks and plans still see it (its sequence)
     column.default = None
     column.onupdate = None
     return record
@@ -175,6 +177,7 @@ def _restore(record: _Degraded) -> None:
     column = record.column
     column.default = record.default
     column.onupdate = record.onupdate
+    hold_default(column, None)
     for mapper, table in record.writers:
         current = orm_internals.written_columns(mapper)[table]
         back = [c for c in table.columns if c is column or c in current]

@@ -296,3 +296,27 @@ def test_a_sqlalchemy_without_the_internals_degrades_nothing(
     response = app.test_client().get("/notes")
     assert response.status_code == 503 and response.mimetype == PROBLEM
     assert response.json["table"] == "notes"
+
+
+def test_a_degraded_columns_sequence_is_still_planned_and_healed(
+    db_kind: str, db_url: str, tmp_path: Path
+) -> None:
+    """Degrading takes the column's Sequence off SQLAlchemy's INSERTs, not off the models: a
+    check, a plan and a heal while it is degraded still see the sequence the database lacks."""
+    if db_kind == "sqlite":
+        pytest.skip("SQLite has no sequences")
+    da.old_schema(db_url)
+    fa.execute(db_url, f"DROP SEQUENCE {da.SEQUENCE}")
+    app = da.build_app(db_url, tmp_path)
+    assert refresh.degraded_columns() == da.MISSING
+    guard = app.extensions["schemaguard"].guard
+    for _ in range(2):  # the startup check's targets, then the same again while degraded
+        report = guard.check(app=app)
+        assert ("missing_sequence", da.SEQUENCE) in {(i.kind.value, i.name) for i in report.items}
+        planned = [op.describe() for op in guard.plan(app=app)]
+        assert planned[0] == f"create_sequence notes.{da.SEQUENCE}", planned
+    result = guard.heal(app=app)
+    assert not result.failed and refresh.degraded_columns() == []
+    created = app.test_client().post("/notes", json={"id": 2, "body": "b"})
+    assert created.status_code == 201 and created.json["serial"] is not None  # nextval, again
+    assert created.json["source"] == "web"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import weakref
 from collections.abc import Hashable, Iterable
 from typing import Any
 
@@ -157,9 +158,28 @@ def _fk_shape(fk: sa.ForeignKeyConstraint, dialect: Dialect) -> ForeignKeyShape:
     )
 
 
+#: The Python-side defaults of degraded columns: the ORM must not apply them while the database
+#: lacks the column, so ``orm_degrade`` takes them off the ``Column``, but the models still
+#: declare them (a check and a plan must see the column's sequence).
+_held_defaults: weakref.WeakKeyDictionary[sa.Column[Any], Any] = weakref.WeakKeyDictionary()
+
+
+def hold_default(column: sa.Column[Any], default: Any) -> None:
+    """``column``'s declared default while it is taken off the column (None: given back)."""
+    if default is None:
+        _held_defaults.pop(column, None)
+    else:
+        _held_defaults[column] = default
+
+
+def declared_default(column: sa.Column[Any]) -> Any:
+    """The default the model declares for ``column``, also while degrading holds it."""
+    return _held_defaults.get(column, column.default)
+
+
 def column_sequence(column: sa.Column[Any], dialect: Dialect) -> sa.Sequence | None:
     """The sequence ``create_all()`` creates for this column on this dialect, or None."""
-    default = column.default
+    default = declared_default(column)
     if not isinstance(default, sa.Sequence) or not dialect.supports_sequences:
         return None
     if default.optional and dialect.sequences_optional:
