@@ -3,6 +3,8 @@
 Runs the real commands a user would type (``flask schemaguard ...``, ``flask run``) against a
 temporary SQLite database (or ``--database-url``, whose example tables are dropped and made
 again), and prints what each step shows. Exits 0 when every step behaved as told, 1 otherwise.
+With Chromium installed it also saves screenshots of the pages for people in its temporary
+directory (the only files it leaves there) and says where.
 """
 
 from __future__ import annotations
@@ -90,13 +92,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(env: Mapping[str, str], log_path: Path) -> Iterator[str]:
+def server(env: Mapping[str, str], log_path: Path, *args: str) -> Iterator[str]:
     """``flask run`` on a free port as a real subprocess; always terminated and waited for."""
     port = free_port()
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "flask", "--app", "example_app", "run"]
-            + ["--host", "127.0.0.1", "--port", str(port)],
+            + ["--host", "127.0.0.1", "--port", str(port), *args],
             cwd=ROOT,
             env=dict(env),
             stdout=log,
@@ -250,6 +252,57 @@ def check_mode(story: Story, url: str, workdir: Path) -> None:
         )
 
 
+def pages_for_people(story: Story, url: str, workdir: Path) -> list[Path]:
+    """Debug mode, a browser: the drift page, Heal now, the health page. The screenshots."""
+    from . import demo_pages as pages
+
+    env = child_env(url, FLASK_SCHEMAGUARD_MODE="check")
+    story.step("A developer opens the failing page in a browser, the app in debug mode.")
+    make_old_database(story, url)
+    print("   $ FLASK_SCHEMAGUARD_MODE=check flask --app example_app run --debug", flush=True)
+    shots: list[Path] = []
+    with server(env, workdir / "server-pages.log", "--debug", "--no-reload") as base:
+        path = "/sessions/1"
+        status, head, page = pages.fetch(base, "GET", path, {"Accept": pages.BROWSER_ACCEPT})
+        print(f"   > GET {path}  (Accept: text/html...)", flush=True)
+        story.show(f"HTTP {status}\nContent-Type: {head.get('Content-Type')}")
+        story.show(pages.heading(page))
+        story.show("\n".join("  ".join(row) for row in pages.drift_rows(page)))
+        story.show(f"The plan: {pages.plan_size(page)} operations, each with its SQL and lock")
+        story.show("[ Heal now ]")
+        if status != 503 or not head.get("Content-Type", "").startswith("text/html"):
+            raise DemoError(f"GET {path} in a browser answered {status}, expected the HTML page")
+        shot = workdir / "drift-page.png"
+        story.note(pages.screenshot(base + path, shot))
+        shots += [shot] if shot.exists() else []
+
+        story.step("Heal now: the form posts to the app (same origin, CSRF token), then goes back.")
+        fields = pages.form_fields(page)
+        status, head, _ = pages.fetch(base, "POST", "/_schemaguard/heal", {"Origin": base}, fields)
+        print("   > POST /_schemaguard/heal  (the page's form)", flush=True)
+        story.show(f"HTTP {status}\nLocation: {head.get('Location')}")
+        status, _, page = pages.fetch(base, "GET", path, {"Accept": pages.BROWSER_ACCEPT})
+        print(f"   > GET {path}", flush=True)
+        story.show(f"HTTP {status}: {pages.heading(page)}")
+        if status != 200:
+            raise DemoError(f"GET {path} after Heal now answered {status}, expected 200")
+
+        story.step("The health page for a person; a monitor still gets application/health+json.")
+        health = "/healthz/schema"
+        status, head, page = pages.fetch(base, "GET", health, {"Accept": pages.BROWSER_ACCEPT})
+        print(f"   > GET {health}  (Accept: text/html...)", flush=True)
+        story.show(f"HTTP {status}\n{pages.heading(page)}\nLast heal: {pages.last_heal(page)}")
+        shot = workdir / "health-page.png"
+        story.note(pages.screenshot(base + health, shot))
+        shots += [shot] if shot.exists() else []
+        status, head, _ = pages.fetch(base, "GET", health)
+        print(f"   > GET {health}", flush=True)
+        story.show(f"HTTP {status}\nContent-Type: {head.get('Content-Type')}")
+        if head.get("Content-Type") != "application/health+json":
+            raise DemoError("a monitor did not get application/health+json")
+    return shots
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m example_app.demo", description=__doc__)
     parser.add_argument(
@@ -264,22 +317,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     given = with_driver(args.database_url) if args.database_url else None
     heal_url = given or f"sqlite:///{workdir / 'multi_role_chat.db'}"
     check_url = given or f"sqlite:///{workdir / 'multi_role_chat_check.db'}"
+    pages_url = given or f"sqlite:///{workdir / 'multi_role_chat_pages.db'}"
     print("flask-schemaguard demo: the models changed, the database did not.")
     print("The example app (example_app/) is a multi-role chat and an evaluation-run API.")
     story = Story()
+    shots: list[Path] = []
     try:
         heal_mode(story, heal_url, workdir)
         check_mode(story, check_url, workdir)
+        shots = pages_for_people(story, pages_url, workdir)
     except (DemoError, subprocess.TimeoutExpired) as exc:
         print(f"\ndemo failed: {exc}", file=sys.stderr)
         return 1
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        keep_only(workdir, shots)
     print(
         "\nDone. Heal mode fixed both incidents at startup; check mode explained them"
-        "\ninstead of failing obscurely. Next: README.md, `make test`."
+        "\ninstead of failing obscurely; in debug mode a person reads and heals the drift"
+        "\nfrom the page. Next: README.md, `make test`."
     )
+    if shots:
+        print(f"Screenshots of the pages: {', '.join(str(s) for s in shots)}")
     return 0
+
+
+def keep_only(workdir: Path, keep: Sequence[Path]) -> None:
+    """Remove the demo's directory, but for the screenshots it was asked to keep."""
+    if not keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+        return
+    for entry in workdir.iterdir():
+        if entry not in keep:
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The two endpoints that failed in production (seeds 002 and 004), written the ordinary way.
+"""The two endpoints that failed in production (seeds 002 and 004), written the ordinary way,
+and a page a person opens in a browser (a session and the log of its steps).
 
 Nothing here knows about flask-schemaguard: no try/except around the database, no raw SQL
 workaround. When the schema is out of date the guard's error handlers answer instead.
@@ -10,7 +11,7 @@ import time
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, abort
+from flask import Blueprint, abort, render_template_string
 
 from .models import ChatSession, FlowStep, Message, Project, Role, Run, StepExecutionLog, db, utcnow
 
@@ -82,3 +83,29 @@ def runs_summary(project_id: int) -> dict[str, Any]:
             for r in latest
         ],
     }
+
+
+SESSION_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ chat.topic }}</title></head>
+<body><main>
+<h1>{{ chat.topic }}</h1>
+<p>Round {{ chat.current_round }}, {{ logs|length }} step(s) run.</p>
+<table><caption>Step execution log</caption>
+<thead><tr><th scope="col">#</th><th scope="col">Step</th><th scope="col">Status</th></tr></thead>
+<tbody>{% for log in logs %}<tr><td>{{ log.execution_order }}</td><td>{{ log.step_id }}</td>
+<td>{{ log.status }}</td></tr>{% endfor %}</tbody></table>
+</main></body></html>"""
+
+
+@api.get("/sessions/<int:session_id>")
+def session_page(session_id: int) -> str:
+    """A session and its step log, for a person (it reads ``step_execution_logs``)."""
+    chat = db.get_or_404(ChatSession, session_id)
+    logs = db.session.scalars(
+        sa.select(StepExecutionLog)
+        .where(StepExecutionLog.session_id == chat.id)
+        .order_by(StepExecutionLog.execution_order)
+    ).all()
+    return render_template_string(SESSION_PAGE, chat=chat, logs=logs)

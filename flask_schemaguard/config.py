@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import re
@@ -9,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .engine.planner import ALL_OPERATIONS
+from .engine.planner import ALL_OPERATIONS, DEFAULT_OPERATIONS
 from .errors import SchemaGuardError
 
 MODES = ("heal", "check", "strict", "off")
@@ -18,12 +19,7 @@ RUN_ON = ("init", "first_request", "manual")
 DEFAULTS: dict[str, Any] = {
     "SCHEMAGUARD_MODE": "heal",
     "SCHEMAGUARD_RUN_ON": "init",
-    "SCHEMAGUARD_ALLOWED_OPERATIONS": (
-        "create_table",
-        "create_index",
-        "add_column",
-        "rebuild_index",
-    ),
+    "SCHEMAGUARD_ALLOWED_OPERATIONS": DEFAULT_OPERATIONS,
     "SCHEMAGUARD_ONLINE_DDL": True,
     "SCHEMAGUARD_EXCLUDE_TABLES": (),
     "SCHEMAGUARD_LOCK_TIMEOUT": 30,
@@ -34,10 +30,12 @@ DEFAULTS: dict[str, Any] = {
     "SCHEMAGUARD_HEALTH_CACHE_SECONDS": 10,
     "SCHEMAGUARD_ERROR_HANDLERS": True,
     "SCHEMAGUARD_CORS_ORIGINS": "*",
+    "SCHEMAGUARD_CORS_CREDENTIALS": False,
     "SCHEMAGUARD_HEAL_ON_ERROR": True,
     "SCHEMAGUARD_MIGRATIONS_DIR": None,
     "SCHEMAGUARD_DEGRADE_MISSING_COLUMNS": True,
     "SCHEMAGUARD_AUDIT_TABLE": "schemaguard_events",
+    "SCHEMAGUARD_AUDIT_RETENTION_DAYS": None,
 }
 
 STATE_TABLE = "schemaguard_state"
@@ -66,10 +64,12 @@ class Config:
     health_cache_seconds: float
     error_handlers: bool
     cors_origins: tuple[str, ...]
+    cors_credentials: bool
     heal_on_error: bool
     migrations_dir: str | None
     degrade_missing_columns: bool
     audit_table: str | None
+    audit_retention_days: float | None = None
 
 
 def _fail(key: str, value: Any, allowed: str) -> SchemaGuardError:
@@ -115,15 +115,31 @@ def _optional_str(key: str, value: Any, what: str) -> str | None:
     return value
 
 
+def _refuse_unknown_keys(config: Mapping[str, Any]) -> None:
+    """A misspelled, mis-prefixed or lower-case key is an error naming the key it resembles."""
+    for key in sorted(k for k in config if isinstance(k, str)):
+        if key in DEFAULTS:
+            continue
+        normal = key.upper().replace("SCHEMA_GUARD_", "SCHEMAGUARD_")
+        if not normal.startswith("SCHEMAGUARD_"):
+            continue
+        if normal in DEFAULTS:
+            raise SchemaGuardError(
+                f"Unknown configuration key {key}: did you mean {normal}? (keys are upper case "
+                "and start with SCHEMAGUARD_)"
+            )
+        suffixes = {k.removeprefix("SCHEMAGUARD_"): k for k in DEFAULTS}
+        close = difflib.get_close_matches(normal.removeprefix("SCHEMAGUARD_"), suffixes, 1, 0.7)
+        known = ", ".join(sorted(DEFAULTS))
+        hint = (
+            f"did you mean {suffixes[close[0]]}?" if close else f"flask-schemaguard knows {known}"
+        )
+        raise SchemaGuardError(f"Unknown configuration key {key}: {hint}")
+
+
 def load_config(config: Mapping[str, Any]) -> Config:
     """Validate an app's config (defaults already set); raise naming the first bad key."""
-    unknown = sorted(k for k in config if k.startswith("SCHEMAGUARD_") and k not in DEFAULTS)
-    if unknown:
-        raise SchemaGuardError(
-            f"Unknown configuration key {unknown[0]}: flask-schemaguard knows "
-            + ", ".join(sorted(DEFAULTS))
-            + "."
-        )
+    _refuse_unknown_keys(config)
     get = config.get
     ops = (
         _str_list(
@@ -158,6 +174,13 @@ def load_config(config: Mapping[str, Any]) -> Config:
         origins = _str_list("SCHEMAGUARD_CORS_ORIGINS", origins_value, what)
         if any(o != "*" and not _ORIGIN.match(o) for o in origins):
             raise _fail("SCHEMAGUARD_CORS_ORIGINS", origins_value, "None or a list of " + what)
+    credentials = _bool("SCHEMAGUARD_CORS_CREDENTIALS", get("SCHEMAGUARD_CORS_CREDENTIALS"))
+    if credentials and "*" in origins:
+        raise SchemaGuardError(
+            "SCHEMAGUARD_CORS_CREDENTIALS=True cannot go with SCHEMAGUARD_CORS_ORIGINS='*': "
+            "browsers refuse credentials for any origin. List the origins instead, e.g. "
+            "SCHEMAGUARD_CORS_ORIGINS=['https://app.example.com']."
+        )
     audit = _optional_str(
         "SCHEMAGUARD_AUDIT_TABLE",
         get("SCHEMAGUARD_AUDIT_TABLE"),
@@ -212,10 +235,22 @@ def load_config(config: Mapping[str, Any]) -> Config:
         ),
         error_handlers=_bool("SCHEMAGUARD_ERROR_HANDLERS", get("SCHEMAGUARD_ERROR_HANDLERS")),
         cors_origins=origins,
+        cors_credentials=credentials,
         heal_on_error=_bool("SCHEMAGUARD_HEAL_ON_ERROR", get("SCHEMAGUARD_HEAL_ON_ERROR")),
         migrations_dir=migrations_dir,
         degrade_missing_columns=_bool(
             "SCHEMAGUARD_DEGRADE_MISSING_COLUMNS", get("SCHEMAGUARD_DEGRADE_MISSING_COLUMNS")
         ),
         audit_table=audit,
+        audit_retention_days=_retention(get("SCHEMAGUARD_AUDIT_RETENTION_DAYS")),
     )
+
+
+def _retention(value: Any) -> float | None:
+    key = "SCHEMAGUARD_AUDIT_RETENTION_DAYS"
+    if value is None:
+        return None
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or value <= 0:
+        raise _fail(key, value, "None (keep every row) or a finite number of days > 0")
+    return float(value)

@@ -13,15 +13,19 @@ import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
 from sqlalchemy.engine import Engine
 
-from . import orm_refresh
+from . import orm_degrade, orm_refresh, recheck
+from .alembic import register_with_flask_migrate
 from .cli import schemaguard_cli
 from .config import DEFAULTS, STATE_TABLE, Config, load_config
-from .engine.runner import Runner
+from .cors import register_preflight
+from .engine.runner import Binds, Runner
 from .engine.settings import Settings
 from .engine.targets import TargetSource, TargetSpec, flask_sqlalchemy_specs, metadata_specs
 from .errors import SchemaDriftError, SchemaGuardError
+from .guard_tables import refuse_model_table_names
 from .handlers import register_error_handlers
 from .health import register_health
+from .page_routes import register_pages
 from .report import DriftKind, DriftReport, HealResult, Operation, Severity
 from .selflock import refuse_waiting_on_itself
 from .signals import drift_detected, heal_failed, schema_healed
@@ -99,16 +103,25 @@ class SchemaGuard:
             state_table=STATE_TABLE,
             record_state_in_database=config.mode in ("heal", "strict"),
             migrations_dir=self._migrations_dir(app, config),
+            audit_retention_days=config.audit_retention_days,
         )
         state = GuardState(guard=self, config=config, runner=Runner(source, settings))
         with app.app_context():
-            _refuse_model_table_names(state)
+            refuse_model_table_names(state)
         app.extensions["schemaguard"] = state
+        register_with_flask_migrate(app)  # autogenerate leaves the guard's tables alone
 
+        if config.mode != "off" and config.degrade_missing_columns:
+            orm_degrade.install()  # before any request: every mapper change is then gated
+            orm_degrade.on_touch = recheck.touched
         if config.mode != "off" and config.error_handlers:
             register_error_handlers(app)
+            if config.cors_origins:
+                register_preflight(app)
         if config.mode != "off" and config.health_url:
             register_health(app, config.health_url)
+        if config.mode != "off" and (config.error_handlers or config.health_url):
+            register_pages(app)
         app.cli.add_command(schemaguard_cli, name="schemaguard")
 
         if config.mode == "off" or config.run_on == "manual" or _running_skipped_command():
@@ -208,7 +221,7 @@ class SchemaGuard:
                 report = state.runner.check()
                 self._after_check(app, state, report)
             else:
-                result = state.runner.heal(wait=not state.startup_lock_lost)
+                result = self._heal(app, state, wait=not state.startup_lock_lost)
                 self._after_heal(app, state, result)
                 report = result.after
                 failed = result.failed
@@ -248,6 +261,7 @@ class SchemaGuard:
         orm_refresh.sync_mappers(
             state.targets, report, degrade=state.config.degrade_missing_columns
         )
+        recheck.checked(state)
         _log_items(report)
         _send_report_signals(app, report)
         logger.info("schemaguard: %s", _summary(report))
@@ -261,6 +275,7 @@ class SchemaGuard:
         orm_refresh.sync_mappers(
             state.targets, result.after, degrade=state.config.degrade_missing_columns
         )
+        recheck.checked(state)
         _log_items(result.after)
         _send_report_signals(app, result.after, result)
         logger.info(
@@ -281,14 +296,20 @@ class SchemaGuard:
             self._after_check(app, state, report)
         return report
 
-    def plan(self, app: Flask | None = None) -> list[Operation]:
-        """The operations a heal would run now (read-only)."""
+    def plan(self, app: Flask | None = None, *, binds: Binds = None) -> list[Operation]:
+        """The operations a heal would run now (read-only); ``binds`` limits it to some."""
         app = self._app(app)
         with app.app_context():
-            return state_of(app).runner.plan()
+            return state_of(app).runner.plan(binds)
 
-    def heal(self, dry_run: bool = False, app: Flask | None = None) -> HealResult:
-        """Heal safe drift now (in any mode but ``off``) and refresh the ORM."""
+    def heal(
+        self, dry_run: bool = False, app: Flask | None = None, *, binds: Binds = None
+    ) -> HealResult:
+        """Heal safe drift now (in any mode but ``off``) and refresh the ORM; an operation
+        that failed before on this schema is tried again (a startup would not).
+
+        ``binds``: the bind names to heal (None in it for the default bind); default all.
+        """
         app = self._app(app)
         state = state_of(app)
         if state.config.mode == "off":
@@ -296,9 +317,10 @@ class SchemaGuard:
         if not dry_run:
             refuse_waiting_on_itself(app, self.db, state)
         with app.app_context():
-            result = state.runner.heal(dry_run=dry_run)
-            if not dry_run:
-                self._after_heal(app, state, result)
+            if dry_run:
+                return state.runner.heal(dry_run=True, binds=binds)
+            result = self._heal(app, state, binds=binds, retry_failed=True)
+            self._after_heal(app, state, result)
         return result
 
     def heal_table(
@@ -310,9 +332,35 @@ class SchemaGuard:
     def heal_tables(self, app: Flask, keys: set[tuple[str | None, str | None, str]]) -> HealResult:
         """Heal these (bind, schema, table) only: used on errors."""
         state = state_of(app)
-        result = state.runner.heal(only=keys)
+        result = self._heal(app, state, only=keys)
         self._after_heal(app, state, result)
         return result
+
+    def _heal(
+        self,
+        app: Flask,
+        state: GuardState,
+        only: set[tuple[str | None, str | None, str]] | None = None,
+        binds: Binds = None,
+        retry_failed: bool = False,
+        wait: bool = True,
+    ) -> HealResult:
+        """``runner.heal``; a heal that fails as a whole (the guard may not create its audit
+        table, say) still leaves the app degraded where degrading applies: a read-only check
+        says which columns are missing before the error goes on."""
+        try:
+            return state.runner.heal(only=only, binds=binds, retry_failed=retry_failed, wait=wait)
+        except SchemaGuardError:
+            if state.config.degrade_missing_columns:
+                try:
+                    report = state.runner.check()
+                except SchemaGuardError as exc:
+                    logger.warning("schemaguard: the check after a failed heal failed: %s", exc)
+                else:
+                    state.last_report = report
+                    orm_refresh.sync_mappers(state.targets, report, degrade=True)
+                    recheck.checked(state)
+            raise
 
     def _app(self, app: Flask | None) -> Flask:
         if app is not None:
@@ -323,25 +371,6 @@ class SchemaGuard:
             "No app given and no app context: call guard.check(app=app), or run inside "
             "app.app_context(). Did you forget init_app?"
         )
-
-
-def _refuse_model_table_names(state: GuardState) -> None:
-    """The guard's own tables must not be model tables: that table would never be checked,
-    and the guard would write its rows into it."""
-    owned = {
-        "SCHEMAGUARD_AUDIT_TABLE": state.config.audit_table,
-        "the guard's state table (schemaguard_state)": STATE_TABLE,
-    }
-    for target in state.targets:
-        names = {t.name.lower(): t for t in target.tables}
-        for key, name in owned.items():
-            table = names.get(name.lower()) if name else None
-            if table is not None:
-                where = "the default bind" if target.bind is None else f"bind {target.bind!r}"
-                raise SchemaGuardError(
-                    f"{key} = {name!r} is the name of a model table ({table.fullname!r} on "
-                    f"{where}): choose another name for the guard's table, or rename the model's."
-                )
 
 
 #: Items that say the check could not run, rather than that the schema drifted.

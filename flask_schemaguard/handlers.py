@@ -2,7 +2,8 @@
 
 The session is rolled back first, so the next request on the thread works; in heal mode the
 missing table/column is healed at once (at most once per target per 30 s per app).
-Database errors that are not about a missing table or column go to the app's own handlers.
+Database errors that are not about a missing table or column go to the app's own handlers
+for them, registered before or after the guard, found in Flask's order (``handler_chain``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask, Response, current_app, request
 
+from . import handler_chain
 from .dialects import SchemaError, classify_error
 from .engine.heal import Only
 from .engine.targets import Target
@@ -34,9 +36,9 @@ HANDLED = (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.PendingRollb
 
 
 def register_error_handlers(app: Flask) -> None:
-    for cls in HANDLED:
-        app.register_error_handler(cls, handle_database_error)
-    app.register_error_handler(SchemaDriftError, handle_drift_error)
+    handler_chain.install(app, dict.fromkeys(HANDLED, handle_database_error))
+    if SchemaDriftError not in app.error_handler_spec[None][None]:  # the app's own wins
+        app.register_error_handler(SchemaDriftError, handle_drift_error)
 
 
 def handle_database_error(exc: Exception) -> Any:
@@ -65,6 +67,7 @@ def handle_database_error(exc: Exception) -> Any:
         healed=healed,
         sql=getattr(exc, "statement", None),
         origins=state.config.cors_origins,
+        credentials=state.config.cors_credentials,
     )
     if outcome is None:  # a heal is running: come back shortly
         response.headers["Retry-After"] = str(BUSY_RETRY_AFTER)
@@ -90,20 +93,17 @@ def handle_drift_error(exc: SchemaDriftError) -> Response:
         healed=False,
         sql=None,
         origins=state.config.cors_origins,
+        credentials=state.config.cors_credentials,
     )
 
 
 def _delegate(exc: Exception) -> Any:
     """Hand a non-schema error to the app's own handler for it, or re-raise it."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    ours = {handle_database_error}
-    for name in (*request.blueprints, None):
-        handlers = app.error_handler_spec.get(name, {}).get(None, {})
-        for cls in type(exc).__mro__:
-            handler = handlers.get(cls)
-            if handler is not None and handler not in ours:
-                return handler(exc)
-    raise exc
+    handler = handler_chain.app_handler(app, exc, request.blueprints)
+    if handler is None:
+        raise exc
+    return handler(exc)
 
 
 def _rollback_session(state: GuardState) -> None:

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-import hmac
 import json
+import logging
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app
 
+from . import orm_refresh
+from .access import token_authorized
 from .dialects import display_url
+from .pages import health_page
 from .report import DatabaseInfo, Drift, DriftKind, DriftReport, Severity
 from .state import GuardState, get_state
+
+logger = logging.getLogger("flask_schemaguard")
 
 #: A probe that takes longer than this answers ``fail`` (the check goes on in the background).
 PROBE_TIMEOUT = 2.0
@@ -42,8 +47,11 @@ def health_view() -> Response:
         "status": status,
         "checks": {"schema:drift": _components(report, when)},
     }
-    if current_app.debug or _authorized(state.config.health_token):
+    if current_app.debug or token_authorized(state.config.health_token):
         body["details"] = [i.to_dict() for i in report.items]
+    page = health_page(state, report, body)  # a person's browser, in debug or with the token
+    if page is not None:
+        return page
     response = Response(
         json.dumps(body),
         status=503 if status == "fail" else 200,
@@ -68,27 +76,25 @@ def _components(report: DriftReport, when: str) -> list[dict[str, Any]]:
     for database in report.databases:
         items = [i for i in report.items if i.bind == database.bind]
         sub = DriftReport(tuple(items), (database,))
-        components.append(
-            {
-                "componentId": database.bind or "default",
-                "componentType": database.dialect,
-                "status": health_status(sub),
-                "observedValue": sum(1 for i in items if i.severity is not Severity.INFO),
-                "observedUnit": "drift items",
-                "time": when,
-            }
-        )
+        component: dict[str, Any] = {
+            "componentId": database.bind or "default",
+            "componentType": database.dialect,
+            "status": health_status(sub),
+        }
+        if database.reachable:
+            drift = [
+                i for i in items if i.severity is not Severity.INFO and i.kind not in _NOT_DRIFT
+            ]
+            component.update(observedValue=len(drift), observedUnit="drift items")
+        else:  # no check ran: no count to observe, the reason instead
+            component["output"] = f"database unreachable: {database.error}"
+        component["time"] = when
+        components.append(component)
     return components
 
 
-def _authorized(token: str | None) -> bool:
-    if token is None:
-        return False
-    header = request.headers.get("Authorization", "")
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer":
-        given = ""
-    return hmac.compare_digest(given.strip().encode(), token.encode())
+#: Items that say a check could not run (or heal), not that the schema drifted.
+_NOT_DRIFT = (DriftKind.DATABASE_UNREACHABLE, DriftKind.LOCK_TIMEOUT)
 
 
 def _current_report(state: GuardState) -> tuple[DriftReport, str]:
@@ -99,21 +105,31 @@ def _current_report(state: GuardState) -> tuple[DriftReport, str]:
     cache = _fresh_cache(state)
     if cache is not None:
         return cache.report, cache.wall_time
-    with state.health_lock:
-        cache = _fresh_cache(state)  # another request's probe may have just finished
-        if cache is not None:
-            return cache.report, cache.wall_time
-        probe: _Probe | None = state.health_probe
-        if probe is None or probe.done.is_set():
-            probe = _Probe(state)
-            state.health_probe = probe
-            probe.start()
-    if not probe.done.wait(PROBE_TIMEOUT):
+    probe = start_probe(state)
+    if probe is None:  # another request's probe has just filled the cache
+        cache = state.health_cache
+        assert cache is not None
+        return cache.report, cache.wall_time
+    if not probe.answered.wait(PROBE_TIMEOUT):
         return _failure(state, f"The database did not answer within {PROBE_TIMEOUT:g} s."), _now()
     if probe.error is not None:
         return _failure(state, f"The schema check failed: {probe.error}"), _now()
     assert probe.result is not None
     return probe.result.report, probe.result.wall_time
+
+
+def start_probe(state: GuardState) -> _Probe | None:
+    """The probe now running (started here unless one runs), or None when the cache is
+    fresh. Never waits: a re-check started by a request runs alongside it."""
+    with state.health_lock:
+        if _fresh_cache(state) is not None:
+            return None
+        probe: _Probe | None = state.health_probe
+        if probe is None or probe.done.is_set():
+            probe = _Probe(state)
+            state.health_probe = probe
+            probe.start()
+        return probe
 
 
 def _fresh_cache(state: GuardState) -> HealthCache | None:
@@ -131,7 +147,8 @@ class _Probe:
 
     def __init__(self, state: GuardState) -> None:
         self.state = state
-        self.done = threading.Event()
+        self.answered = threading.Event()  # the report (or the error) is there
+        self.done = threading.Event()  # and the mappers follow it
         self.result: HealthCache | None = None
         self.error: BaseException | None = None
 
@@ -145,7 +162,23 @@ class _Probe:
         except Exception as exc:  # answered as "fail" by the waiting request
             self.error = exc
         finally:
+            self.answered.set()
+        try:
+            if self.result is not None:
+                _sync_mappers(self.state, self.result.report)
+        finally:
             self.done.set()
+
+
+def _sync_mappers(state: GuardState, report: DriftReport) -> None:
+    """Degrade or restore columns by the probe's report: a column another process (or a
+    migration) added is mapped again, one that went is degraded."""
+    try:
+        orm_refresh.sync_mappers(
+            state.targets, report, degrade=state.config.degrade_missing_columns
+        )
+    except Exception:  # the answer stands; the next probe tries again
+        logger.exception("schemaguard: refreshing the mappers after a health probe failed")
 
 
 def _probe(state: GuardState) -> HealthCache:

@@ -35,7 +35,7 @@ def drift_table(items: Iterable[Drift]) -> list[str]:
     rows = [
         (
             i.kind.value,
-            (f"{i.schema}." if i.schema else "") + (i.table or "-"),
+            (f"{i.schema}.{i.table}" if i.schema and i.table else i.table or "-"),
             i.name or "-",
             i.severity.value,
             "yes" if i.healable else "no",

@@ -7,7 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-class DriftKind(str, enum.Enum):
+class _Named(str, enum.Enum):
+    """An enum whose members print as their string value."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class DriftKind(_Named):
     """What differs between the models and the live database."""
 
     MISSING_TABLE = "missing_table"
@@ -18,6 +25,10 @@ class DriftKind(str, enum.Enum):
     TYPE_MISMATCH = "type_mismatch"
     NULLABLE_MISMATCH = "nullable_mismatch"
     PRIMARY_KEY_MISMATCH = "primary_key_mismatch"
+    MISSING_SEQUENCE = "missing_sequence"
+    ENUM_MISMATCH = "enum_mismatch"
+    FOREIGN_KEY_MISMATCH = "foreign_key_mismatch"
+    MISSING_SCHEMA = "missing_schema"
     INVALID_INDEX = "invalid_index"
     EXTRA_TABLE = "extra_table"
     EXTRA_COLUMN = "extra_column"
@@ -26,19 +37,13 @@ class DriftKind(str, enum.Enum):
     DATABASE_UNREACHABLE = "database_unreachable"
     LOCK_TIMEOUT = "lock_timeout"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Severity(str, enum.Enum):
+class Severity(_Named):
     """How much a drift item matters: ``error`` breaks queries, ``info`` never does."""
 
     ERROR = "error"
     WARNING = "warning"
     INFO = "info"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)
@@ -55,13 +60,16 @@ class Drift:
     schema: str | None = None
     hint: str | None = None
 
+    def where(self) -> str:
+        """``schema.table.name`` (the parts it has): what the item is about."""
+        parts = [self.schema, self.table, self.name]
+        if self.kind is DriftKind.MISSING_SCHEMA:
+            parts = [self.name]
+        return ".".join(p for p in parts if p)
+
     def to_dict(self) -> dict[str, Any]:
         return {
-            "kind": self.kind.value,
-            "bind": self.bind,
-            "schema": self.schema,
-            "table": self.table,
-            "name": self.name,
+            **_where(self),
             "severity": self.severity.value,
             "healable": self.healable,
             "detail": self.detail,
@@ -120,19 +128,28 @@ class DriftReport:
         }
 
 
-class OperationKind(str, enum.Enum):
+class OperationKind(_Named):
     """What one heal operation does (``SCHEMAGUARD_ALLOWED_OPERATIONS`` names these)."""
 
     CREATE_TABLE = "create_table"
     ADD_COLUMN = "add_column"
     CREATE_INDEX = "create_index"
+    CREATE_SEQUENCE = "create_sequence"
+    ADD_ENUM_VALUE = "add_enum_value"
     REBUILD_INDEX = "rebuild_index"
+    #: Opt-in: a unique index on an existing table rejects writes the app makes today.
+    CREATE_UNIQUE_INDEX = "create_unique_index"
+    #: Opt-in: a schema is usually made by whoever owns the database.
+    CREATE_SCHEMA = "create_schema"
 
-    def __str__(self) -> str:
-        return self.value
+
+#: Operations that build an index on an existing table (online: concurrently, after the rest).
+INDEX_BUILDS = frozenset(
+    {OperationKind.CREATE_INDEX, OperationKind.CREATE_UNIQUE_INDEX, OperationKind.REBUILD_INDEX}
+)
 
 
-class LockLevel(str, enum.Enum):
+class LockLevel(_Named):
     """What an operation holds while it runs, for the app's reads and writes."""
 
     NONE = "none"
@@ -140,8 +157,16 @@ class LockLevel(str, enum.Enum):
     BLOCKS_WRITES = "blocks_writes"
     REWRITES = "rewrites"
 
-    def __str__(self) -> str:
-        return self.value
+
+def _where(item: Drift | Operation) -> dict[str, Any]:
+    """The fields that say what an item is about, in the contract's order."""
+    return {
+        "kind": item.kind.value,
+        "bind": item.bind,
+        "schema": item.schema,
+        "table": item.table,
+        "name": item.name,
+    }
 
 
 @dataclass(frozen=True)
@@ -165,17 +190,15 @@ class Operation:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "kind": self.kind.value,
-            "bind": self.bind,
-            "schema": self.schema,
-            "table": self.table,
-            "name": self.name,
+            **_where(self),
             "sql": self.sql,
             "statements": list(self.statements),
             "lock": self.lock.value,
         }
 
     def describe(self) -> str:
+        if self.kind is OperationKind.CREATE_SCHEMA:
+            return f"{self.kind.value} {self.name}"
         target = f"{self.table}.{self.name}" if self.name else self.table
         if self.schema:
             target = f"{self.schema}.{target}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,10 @@ class GuardState:
     health_cache: Any = None
     health_probe: Any = None
     health_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Signs the pages' CSRF token when the app has no health token and no secret key.
+    page_secret: str = field(default_factory=lambda: secrets.token_hex(32))
+    #: ``time.monotonic()`` before which a request on a degraded model starts no re-check
+    recheck_after: float = 0.0
 
     @property
     def targets(self) -> list[Target]:

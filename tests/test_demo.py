@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from example_app import create_app
+from example_app import browser, create_app
 from example_app.models import Run, StepExecutionLog, db
 from example_app.old_schema import create_old_database
 from flask_schemaguard import DriftKind
@@ -75,6 +76,23 @@ def test_demo_runs_end_to_end() -> None:
         "HTTP 503",
         "Content-Type: application/health+json",
         '"status": "fail"',
+        "A developer opens the failing page in a browser, the app in debug mode.",
+        "$ FLASK_SCHEMAGUARD_MODE=check flask --app example_app run --debug",
+        "HTTP 503",
+        "Content-Type: text/html; charset=utf-8",
+        "Database schema out of date",
+        "missing_table  step_execution_logs  –  error  yes",
+        "missing_column  crucible_runs  chat_session_id  error  yes",
+        "The plan: 12 operations",
+        "[ Heal now ]",
+        "drift-page.png" if browser.missing() is None else "no screenshot: ",
+        "> POST /_schemaguard/heal",
+        "HTTP 303",
+        "Location: /sessions/1",
+        "HTTP 200: Should we adopt flask-schemaguard?",
+        "Schema health: pass",
+        "12 applied, 0 failed.",
+        "Content-Type: application/health+json",
         "Done.",
     ]
     position = 0
@@ -84,9 +102,20 @@ def test_demo_runs_end_to_end() -> None:
         position = found + len(line)
     steps = re.findall(r"^(\d+)\. ", out, flags=re.M)
     assert steps == [str(n) for n in range(1, len(steps) + 1)] and len(steps) >= 10
-    # the temporary databases are gone
-    workdirs = set(re.findall(r"sqlite:///(/\S*schemaguard-demo-[^/\s]+)/", out))
-    assert workdirs and not any(Path(d).exists() for d in workdirs)
+    # the temporary databases are gone; only the screenshots are left, and said where
+    workdirs = {Path(d) for d in re.findall(r"sqlite:///(/\S*schemaguard-demo-[^/\s]+)/", out)}
+    assert len(workdirs) == 1
+    [workdir] = workdirs
+    if browser.missing() is None:
+        shots = sorted(workdir.iterdir())
+        try:
+            assert [p.name for p in shots] == ["drift-page.png", "health-page.png"]
+            assert all(p.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") for p in shots)
+            assert f"Screenshots of the pages: {shots[0]}, {shots[1]}" in out
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        assert not workdir.exists()
 
 
 def test_first_steps_example() -> None:

@@ -189,7 +189,7 @@ def test_names_are_read_whatever_the_server_language(
 # -- SQLAlchemy internals ---------------------------------------------------------------------
 _INTERNALS = {
     "sqlite": (sqlite_catalog, "FK_PATTERN"),
-    "postgresql": (postgresql_catalog, "_NamedTypeLoader"),
+    "postgresql": (postgresql_catalog, "DOMAIN"),
     "mysql": (mysql_catalog, "ReflectedState"),
 }
 

@@ -26,11 +26,14 @@ def _clean() -> Iterator[None]:
 
 @pytest.fixture
 def app(db_url: str, tmp_path: Path) -> Flask:
-    """Check mode (nothing healed at startup); duplicate names break the unique index."""
+    """Check mode (nothing healed at startup); duplicate names break the unique index, which
+    is tried on the existing table because create_unique_index is allowed."""
     fa.old_schema(db_url, names=("same", "same"))
-    return fa.build_app(
-        db_url, tmp_path, {"SCHEMAGUARD_MODE": "check"}, priority=True, unique_name=True
-    )
+    config = {
+        "SCHEMAGUARD_MODE": "check",
+        "SCHEMAGUARD_ALLOWED_OPERATIONS": "create_table, add_column, create_unique_index",
+    }
+    return fa.build_app(db_url, tmp_path, config, priority=True, unique_name=True)
 
 
 def run(app: Flask, *args: str) -> Any:
@@ -85,7 +88,7 @@ def test_status_plan_heal_history(app: Flask, db_url: str, db_kind: str) -> None
     assert plan.output.splitlines() == [
         f"create_table {LOGS} (default)",
         "add_column runs.note (default)",
-        "create_index runs.ix_runs_name (default)",
+        "create_unique_index runs.ix_runs_name (default)",
     ]
     plan_sql = run(app, "plan", "--sql")
     assert f"CREATE TABLE {LOGS}" in plan_sql.output
@@ -115,7 +118,7 @@ def test_status_plan_heal_history(app: Flask, db_url: str, db_kind: str) -> None
     assert heal.exit_code == 1, heal.output  # an operation failed, error-level drift remains
     lines = heal.output.splitlines()
     assert f"applied: create_table {LOGS}" in lines and "applied: add_column runs.note" in lines
-    assert any(line.startswith("failed: create_index runs.ix_runs_name: ") for line in lines)
+    assert any(line.startswith("failed: create_unique_index runs.ix_runs_name: ") for line in lines)
     assert lines[-1] == "2 applied, 1 failed, 1 skipped"
     assert LOGS in fa.table_names(db_url)
 
@@ -124,12 +127,12 @@ def test_status_plan_heal_history(app: Flask, db_url: str, db_kind: str) -> None
     header = ["time", "(UTC)", "bind", "operation", "target", "outcome", "host:pid", "ms", "error"]
     rows = table_rows(history.output, header)
     assert [row[3:6] for row in rows] == [  # newest first
-        ["create_index", "runs.ix_runs_name", "failed"],
+        ["create_unique_index", "runs.ix_runs_name", "failed"],
         ["add_column", "runs.note", "applied"],
         ["create_table", LOGS, "applied"],
     ]
     as_json_rows = json.loads(run(app, "history", "--json", "--limit", "1").output)
-    assert [r["operation"] for r in as_json_rows] == ["create_index"]
+    assert [r["operation"] for r in as_json_rows] == ["create_unique_index"]
 
     after = run(app, "status")
     assert after.exit_code == 1

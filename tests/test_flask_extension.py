@@ -10,14 +10,13 @@ import os
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import flask_apps as fa
 import pytest
+from alembic_helpers import alembic_isolated
 from conftest import make_database
 from flask import Flask
 
@@ -169,7 +168,12 @@ BAD_VALUES = [
     ("SCHEMAGUARD_MODE", "fix", "'heal', 'check', 'strict', 'off'"),
     ("SCHEMAGUARD_MODE", None, "'heal', 'check', 'strict', 'off'"),
     ("SCHEMAGUARD_RUN_ON", "startup", "'init', 'first_request', 'manual'"),
-    ("SCHEMAGUARD_ALLOWED_OPERATIONS", ["drop_table"], "add_column, create_index, create_table"),
+    (
+        "SCHEMAGUARD_ALLOWED_OPERATIONS",
+        ["drop_table"],
+        "add_column, add_enum_value, create_index, create_schema, create_sequence, "
+        "create_table, create_unique_index, rebuild_index",
+    ),
     ("SCHEMAGUARD_ALLOWED_OPERATIONS", 5, "a list of operations"),
     ("SCHEMAGUARD_EXCLUDE_TABLES", 5, "table names or glob patterns"),
     ("SCHEMAGUARD_EXCLUDE_TABLES", [""], "table names or glob patterns"),
@@ -192,6 +196,8 @@ BAD_VALUES = [
     ("SCHEMAGUARD_ERROR_HANDLERS", "yes", "True or False"),
     ("SCHEMAGUARD_CORS_ORIGINS", 5, "origins such as 'https://app.example.com'"),
     ("SCHEMAGUARD_CORS_ORIGINS", ["https://app.example.com/"], "scheme://host[:port]"),
+    ("SCHEMAGUARD_CORS_CREDENTIALS", "yes", "True or False"),
+    ("SCHEMAGUARD_CORS_CREDENTIALS", True, "with SCHEMAGUARD_CORS_ORIGINS='*'"),
     ("SCHEMAGUARD_HEAL_ON_ERROR", 1, "True or False"),
     ("SCHEMAGUARD_MIGRATIONS_DIR", 5, "None or a directory path"),
     ("SCHEMAGUARD_MIGRATIONS_DIR", "/nonexistent/migrations", "an existing directory"),
@@ -199,6 +205,7 @@ BAD_VALUES = [
     ("SCHEMAGUARD_AUDIT_TABLE", "bad-name", "letters, digits, underscores"),
     ("SCHEMAGUARD_AUDIT_TABLE", "", "a table name"),
     ("SCHEMAGUARD_AUDIT_TABLE", "schemaguard_state", "a name other than 'schemaguard_state'"),
+    ("SCHEMAGUARD_AUDIT_RETENTION_DAYS", 0, "a finite number of days > 0"),
 ]
 
 
@@ -223,8 +230,11 @@ def test_every_design_key_is_validated() -> None:
 def test_unknown_key_names_the_key_and_the_known_ones(tmp_path: Path) -> None:
     with pytest.raises(SchemaGuardError) as info:
         fa.build_app(f"sqlite:///{tmp_path / 'app.db'}", tmp_path, {"SCHEMAGUARD_MODES": "heal"})
+    assert "SCHEMAGUARD_MODES: did you mean SCHEMAGUARD_MODE?" in str(info.value)
+    with pytest.raises(SchemaGuardError) as info:
+        fa.build_app(f"sqlite:///{tmp_path / 'app.db'}", tmp_path, {"SCHEMAGUARD_XYZZY": 1})
     message = str(info.value)
-    assert "SCHEMAGUARD_MODES" in message and "SCHEMAGUARD_MODE," in message
+    assert "SCHEMAGUARD_XYZZY" in message and "SCHEMAGUARD_MODE," in message
 
 
 def test_good_config_forms_are_normalised(tmp_path: Path) -> None:
@@ -455,39 +465,6 @@ def test_startup_check_retried_once_the_database_is_back(
 # -- Alembic / Flask-Migrate --------------------------------------------------------------
 
 
-@contextmanager
-def alembic_isolated() -> Iterator[None]:
-    """Run Alembic's env.py without its side effects on this process.
-
-    env.py calls ``logging.config.fileConfig`` (which disables existing loggers, ours too, and
-    replaces the root handlers, pytest's too), and Flask-Migrate's template calls the
-    deprecated ``db.get_engine()``.
-    """
-    root = logging.getLogger()
-    saved_root = (root.level, list(root.handlers))
-    saved = {
-        name: (logger.disabled, logger.level, list(logger.handlers), logger.propagate)
-        for name, logger in logging.root.manager.loggerDict.items()
-        if isinstance(logger, logging.Logger)
-    }
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "'get_engine' is deprecated", DeprecationWarning)
-            yield
-    finally:
-        for handler in root.handlers:
-            if handler not in saved_root[1]:
-                handler.close()
-        root.setLevel(saved_root[0])
-        root.handlers[:] = saved_root[1]
-        for name, logger in logging.root.manager.loggerDict.items():
-            if isinstance(logger, logging.Logger):
-                disabled, level, handlers, propagate = saved.get(name, (False, 0, [], True))
-                logger.disabled, logger.propagate = disabled, propagate
-                logger.setLevel(level)
-                logger.handlers[:] = handlers
-
-
 def migrate_setup(directory: Path) -> Any:
     """Flask-Migrate on the app, with two real revisions; the database stamped at the first."""
     import flask_migrate
@@ -562,13 +539,16 @@ def test_logging_and_signals(
 ) -> None:
     caplog.set_level(logging.INFO, logger="flask_schemaguard")
     fa.old_schema(db_url, names=("same", "same"))
-    app = fa.build_app(db_url, tmp_path, priority=True, unique_name=True)
+    # create_unique_index allowed: the unique index is tried on the existing table, and
+    # fails over the duplicate names.
+    allow = {"SCHEMAGUARD_ALLOWED_OPERATIONS": "create_table, add_column, create_unique_index"}
+    app = fa.build_app(db_url, tmp_path, allow, priority=True, unique_name=True)
     records = [r for r in caplog.records if r.name == "flask_schemaguard"]
     info = [r.getMessage() for r in records if r.levelno == logging.INFO]
     warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
     assert any(m.startswith("schemaguard: applied create_table step_execution_logs") for m in info)
     assert any(m.startswith("schemaguard: applied add_column runs.note") for m in info)
-    assert any("failed create_index runs.ix_runs_name" in m for m in warnings)
+    assert any("failed create_unique_index runs.ix_runs_name" in m for m in warnings)
     assert any("runs.priority" in m for m in warnings)
     summary = [m for m in info if m.startswith("schemaguard: heal applied")]
     assert summary == [summary[0]] and "applied 2, failed 1" in summary[0]
@@ -581,7 +561,7 @@ def test_logging_and_signals(
     assert len(signals["failed"]) == 1
     failed = signals["failed"][0]
     failed_ops = [op.describe() for op, _e in failed["result"].failed]
-    assert failed_ops == ["create_index runs.ix_runs_name"]
+    assert failed_ops == ["create_unique_index runs.ix_runs_name"]
     assert "ix_runs_name" in failed["error"]
     assert len(signals["drift"]) == 1
     kinds = {(i.kind, i.name) for i in signals["drift"][0]["report"].items}
@@ -591,7 +571,7 @@ def test_logging_and_signals(
     assert [(r["operation"], r["outcome"]) for r in rows] == [
         ("create_table", "applied"),
         ("add_column", "applied"),
-        ("create_index", "failed"),
+        ("create_unique_index", "failed"),
     ]
     assert rows[2]["error"]
 

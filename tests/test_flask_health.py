@@ -28,7 +28,9 @@ def _clean() -> Iterator[None]:
 
 @pytest.fixture
 def app_config() -> dict[str, Any]:
-    return {}
+    # The app's unique index on the existing table is healed only with create_unique_index.
+    ops = "create_table, add_column, create_index, create_unique_index"
+    return {"SCHEMAGUARD_ALLOWED_OPERATIONS": ops}
 
 
 @pytest.fixture
@@ -149,8 +151,11 @@ class QueryCounter:
         sa.event.remove(self.engine, "before_cursor_execute", self._count)
 
 
+UNIQUE_OK = {"SCHEMAGUARD_ALLOWED_OPERATIONS": "create_table, add_column, create_unique_index"}
+
+
 @pytest.mark.parametrize(
-    "app_config", [{"SCHEMAGUARD_HEALTH_CACHE_SECONDS": 60}], ids=["cache-60s"]
+    "app_config", [{"SCHEMAGUARD_HEALTH_CACHE_SECONDS": 60, **UNIQUE_OK}], ids=["cache-60s"]
 )
 def test_cache_reuses_the_report_while_the_fingerprint_is_unchanged(
     app: Flask, client: Any, db_url: str
@@ -192,7 +197,9 @@ def test_cache_reuses_the_report_while_the_fingerprint_is_unchanged(
         counter.close()
 
 
-@pytest.mark.parametrize("app_config", [{"SCHEMAGUARD_HEALTH_CACHE_SECONDS": 0}], ids=["no-cache"])
+@pytest.mark.parametrize(
+    "app_config", [{"SCHEMAGUARD_HEALTH_CACHE_SECONDS": 0, **UNIQUE_OK}], ids=["no-cache"]
+)
 @fa.SQLITE_ONLY
 def test_no_cache_checks_every_time(app: Flask, client: Any, db_url: str) -> None:
     """Every poll runs the check; it sees a schema change made behind the app's back."""

@@ -115,9 +115,12 @@ def test_tables_in_foreign_key_order_then_columns_then_indexes(
         ("create_index", "m_posts", "ix_posts_author_title"),
         ("create_index", "a_comments", "ix_a_comments_post_id"),
     ]
+    # A unique index on an existing table is its own (opt-in) operation; named as the
+    # database names an unnamed unique constraint.
+    uq_name = {"sqlite": "uq_tags_slug", "postgresql": "tags_slug_key", "mysql": "slug"}
     assert sorted(steps(plan)[7:]) == [
         ("create_index", "tags", "ix_tags_label_slug"),
-        ("create_index", "tags", "uq_tags_slug"),
+        ("create_unique_index", "tags", uq_name[dialect.name]),
     ]
 
 
@@ -225,7 +228,7 @@ def test_only_allowed_operations_are_planned(allowed: set[str], expected: set[st
         DriftKind.MISSING_TABLE: "create_table",
         DriftKind.MISSING_COLUMN: "add_column",
         DriftKind.MISSING_INDEX: "create_index",
-        DriftKind.MISSING_UNIQUE_CONSTRAINT: "create_index",
+        DriftKind.MISSING_UNIQUE_CONSTRAINT: "create_unique_index",
     }
     assert {d.kind for d in plan.skipped} == {d.kind for d in items if kinds[d.kind] not in allowed}
     if "create_table" not in allowed:  # a new table's indexes come with the table only
@@ -330,7 +333,7 @@ def _additions() -> tuple[sa.MetaData, sa.MetaData]:
                 "ON DELETE CASCADE",
                 'ALTER TABLE "Order" ADD COLUMN "Select" BOOLEAN DEFAULT true',
                 'CREATE INDEX ix_order_note_score ON "Order" (note, score)',
-                'CREATE UNIQUE INDEX "uq_Order_owner_id_note" ON "Order" (owner_id, note)',
+                'CREATE UNIQUE INDEX "Order_owner_id_note_key" ON "Order" (owner_id, note)',
             ],
         ),
         (
@@ -342,7 +345,7 @@ def _additions() -> tuple[sa.MetaData, sa.MetaData]:
                 "ADD FOREIGN KEY(owner_id) REFERENCES users (id) ON DELETE CASCADE",
                 "ALTER TABLE `Order` ADD COLUMN `Select` BOOL DEFAULT true",
                 "CREATE INDEX ix_order_note_score ON `Order` (note, score)",
-                "CREATE UNIQUE INDEX `uq_Order_owner_id_note` ON `Order` (owner_id, note)",
+                "CREATE UNIQUE INDEX owner_id ON `Order` (owner_id, note)",
             ],
         ),
     ],
@@ -351,13 +354,18 @@ def test_sql_text_per_dialect(dialect: str, expected: list[str]) -> None:
     old, new = _additions()
     _, plan = plan_between(old, new, DIALECTS[dialect])
     assert [op.sql for op in plan.operations] == expected
+    unique_name = {
+        "sqlite": "uq_Order_owner_id_note",
+        "postgresql": "Order_owner_id_note_key",
+        "mysql": "owner_id",
+    }
     assert [op.name for op in plan.operations] == [
         "note",
         "score",
         "owner_id",
         "Select",
         "ix_order_note_score",
-        "uq_Order_owner_id_note",
+        unique_name[dialect],
     ]
 
 
@@ -406,11 +414,13 @@ def test_non_default_schema_is_qualified() -> None:
     assert plan.operations[2].sql == "CREATE INDEX ix_app_posts_user_id ON app.posts (user_id)"
 
 
-def test_unique_index_name_fits_the_dialects_identifier_limit() -> None:
+def test_unique_index_name_is_the_one_the_database_or_create_all_gives() -> None:
     long = "a_rather_long_column_name_that_goes_on"
 
-    def build(full: bool) -> sa.MetaData:
-        md = sa.MetaData()
+    def build(full: bool, convention: bool = False) -> sa.MetaData:
+        md = sa.MetaData(
+            naming_convention={"uq": "uq_%(table_name)s_%(column_0_N_name)s"} if convention else {}
+        )
         sa.Table(
             "measurements_of_things",
             md,
@@ -427,11 +437,24 @@ def test_unique_index_name_fits_the_dialects_identifier_limit() -> None:
         _, plan = plan_between(old, md, dialect)
         (op,) = plan.operations
         names[name] = op.name
-        assert op.kind.value == "create_index" and op.sql.startswith("CREATE UNIQUE INDEX")
+        assert op.kind.value == "create_unique_index" and op.sql.startswith("CREATE UNIQUE INDEX")
         assert len(op.name) <= dialect.max_identifier_length
-        assert op.name.startswith("uq_measurements_of_things_")
         assert plan_between(old, md, dialect)[1].operations[0].name == op.name  # stable
-    assert len(names["postgresql"]) == 63 and len(names["mysql"]) == 64
+    # PostgreSQL's own name for an unnamed unique constraint (makeObjectName), InnoDB's
+    # (its first column); SQLite has no name of its own to give.
+    assert names["postgresql"] == "measurements_of_things_a_rather_long_column_name_that_goes__key"
+    assert len(names["postgresql"]) == 63
+    assert names["mysql"] == long + "_1"
+    assert names["sqlite"] == f"uq_measurements_of_things_{long}_1_{long}_2"
+
+    # Under a naming convention: exactly what create_all() writes, cut by SQLAlchemy.
+    with_convention = build(True, convention=True)
+    for name, dialect in DIALECTS.items():
+        _, plan = plan_between(build(False, convention=True), with_convention, dialect)
+        (op,) = plan.operations
+        table = with_convention.tables["measurements_of_things"]
+        created = str(sa.schema.CreateTable(table).compile(dialect=dialect))
+        assert f"CONSTRAINT {op.name} UNIQUE" in created, (name, op.name, created)
 
 
 def _enum_models(with_second_table: bool) -> sa.MetaData:

@@ -22,6 +22,8 @@ from __future__ import annotations
 import datetime
 import decimal
 import itertools
+import json
+import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,7 +40,8 @@ from hypothesis import strategies as st
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from flask_schemaguard import SchemaGuard
-from flask_schemaguard.engine.planner import unique_index_name
+from flask_schemaguard.dialects import impl_for
+from flask_schemaguard.engine.planner import ALL_OPERATIONS, unique_index_name
 
 pytestmark = pytest.mark.slow
 
@@ -83,12 +86,50 @@ KINDS: dict[str, tuple[Any, Any, tuple[str, ...], bool]] = {
     "json": (sa.JSON(), st.dictionaries(st.sampled_from("abc"), st.integers(0, 9)), (), False),
     "uuid": (sa.Uuid(), st.uuids(), (), True),
     "binary": (sa.LargeBinary(), st.binary(max_size=12), (), False),
+    "numeric_wide": (
+        sa.Numeric(12, 4),
+        st.decimals(-99_999, 99_999, places=4, allow_nan=False, allow_infinity=False),
+        ("0.5000",),
+        True,
+    ),
+    "unicode": (sa.Unicode(30), _WORDS, ("-",), True),
+    "datetime_tz": (
+        sa.DateTime(timezone=True),
+        st.datetimes(datetime.datetime(2000, 1, 1), datetime.datetime(2030, 12, 31)).map(
+            lambda d: d.replace(microsecond=0)
+        ),
+        (),
+        True,
+    ),
+    # a native enum on PostgreSQL (one type for every such column) and MySQL; the older
+    # database may lack its last label (ENUM_DROPPED)
+    "enum": (sa.Enum("a", "b", "c", name="prop_state"), st.sampled_from(["a", "b"]), ("a",), True),
+    "jsonb": (
+        postgresql.JSONB(),
+        st.dictionaries(st.sampled_from("xy"), st.integers(0, 9)),
+        (),
+        False,
+    ),
+    "int_array": (
+        postgresql.ARRAY(sa.Integer),
+        st.lists(st.integers(-9, 9), max_size=3),
+        (),
+        False,
+    ),
+    "tinyint": (mysql.TINYINT(), st.integers(-100, 100), ("1",), True),
+    "mediumtext": (mysql.MEDIUMTEXT(), _WORDS, (), False),
 }
+ENUM_OLD = sa.Enum("a", "b", name="prop_state")
+_PG_ONLY = ("jsonb", "int_array")
+_MY_ONLY = ("tinyint", "mediumtext")
 SAFE_KINDS = {
-    "sqlite": [k for k in KINDS if k not in ("json", "uuid")],
-    "postgresql": list(KINDS),
-    "mysql": [k for k in KINDS if k != "uuid"],
+    # (SQLite has no native enum; a naive datetime in a timestamptz is not the same value)
+    "sqlite": [k for k in KINDS if k not in ("json", "uuid", "enum", *_PG_ONLY, *_MY_ONLY)],
+    "postgresql": [k for k in KINDS if k not in ("datetime_tz", *_MY_ONLY)],
+    "mysql": [k for k in KINDS if k not in ("uuid", *_PG_ONLY)],
 }
+#: Referential actions a model's foreign key may declare (the older database may lack it).
+ON_DELETE = (None, "CASCADE", "SET NULL")
 # reserved words, mixed case and names long enough for generated index names to be cut
 TABLE_NAMES = ["users", "order", "items", "group", "AuditLog", "select"]
 COLUMN_NAMES = [
@@ -112,6 +153,7 @@ class Col:
     nullable: bool
     default: str | None = None
     parent: str | None = None  # a foreign key to parent.id
+    ondelete: str | None = None  # its ON DELETE
 
 
 @dataclass(frozen=True)
@@ -127,6 +169,7 @@ class Tbl:
     name: str
     columns: tuple[Col, ...]
     indexes: tuple[Ix, ...]
+    sequence: bool = False  # its id comes from sa.Sequence("<name>_id_seq")
 
     def col(self, name: str) -> Col:
         return next(c for c in self.columns if c.name == name)
@@ -141,6 +184,12 @@ class Case:
     dropped_indexes: frozenset[tuple[str, int]]
     flipped: frozenset[tuple[str, str]]
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: The older database's enum lacks the model's last label.
+    enum_dropped: bool = False
+    #: Existing tables whose sequence the older database lacks.
+    dropped_sequences: frozenset[str] = frozenset()
+    #: Foreign keys (table, column) whose ON DELETE the older database lacks.
+    fk_flipped: frozenset[tuple[str, str]] = frozenset()
 
     # the older database
     def old_columns(self, t: Tbl) -> list[Col]:
@@ -181,7 +230,8 @@ def cases(draw: Any, db: str) -> Case:
             columns.append(Col(cname, kind, draw(st.booleans()), default))
         if position and draw(st.booleans()):
             parent = draw(st.sampled_from(names[:position]))
-            columns.append(Col(f"{parent}_id", "integer", True, None, parent))
+            ondelete = draw(st.sampled_from(ON_DELETE))
+            columns.append(Col(f"{parent}_id", "integer", True, None, parent, ondelete))
         indexable = [c.name for c in columns if KINDS[c.kind][3]]
         indexes: list[Ix] = []
         if indexable:
@@ -200,7 +250,8 @@ def cases(draw: Any, db: str) -> Case:
                 ):
                     continue  # the same index twice is a mistake in the model, not drift
                 indexes.append(Ix(name, cols, unique, constraint))
-        tables.append(Tbl(tname, tuple(columns), tuple(indexes)))
+        sequence = db != "sqlite" and draw(st.booleans()) and draw(st.booleans())
+        tables.append(Tbl(tname, tuple(columns), tuple(indexes), sequence))
 
     dropped_tables = frozenset(
         draw(st.lists(st.sampled_from(names), max_size=len(names) - 1, unique=True))
@@ -223,6 +274,20 @@ def cases(draw: Any, db: str) -> Case:
         draw(st.lists(st.sampled_from(flippable), max_size=2, unique=True)) if flippable else []
     )
     case = Case(db, tuple(tables), dropped_tables, dropped_columns, dropped_indexes, flipped)
+    case.enum_dropped = draw(st.booleans())
+    with_sequence = [t.name for t in kept if t.sequence]
+    case.dropped_sequences = frozenset(
+        draw(st.lists(st.sampled_from(with_sequence), unique=True)) if with_sequence else []
+    )
+    with_action = [
+        (t.name, c.name)
+        for t in kept
+        for c in t.columns
+        if c.parent and c.ondelete and (t.name, c.name) not in dropped_columns
+    ]
+    case.fk_flipped = frozenset(
+        draw(st.lists(st.sampled_from(with_action), unique=True)) if with_action else []
+    )
     case.rows = draw_rows(draw, case)
     return case
 
@@ -285,7 +350,16 @@ def _unique_key(db: str, t: Tbl, ix: Ix, row: dict[str, Any], old_names: set[str
 def model_metadata(case: Case) -> sa.MetaData:
     md = sa.MetaData()
     for t in case.tables:
-        _table(md, t, t.columns, t.indexes, lambda c: c.nullable, lambda c: c.parent is not None)
+        _table(
+            md,
+            t,
+            t.columns,
+            t.indexes,
+            lambda c: c.nullable,
+            lambda c: c.parent is not None,
+            lambda c: c.ondelete,
+            False,
+        )
     return md
 
 
@@ -299,18 +373,31 @@ def old_metadata(case: Case) -> sa.MetaData:
             case.old_indexes(t),
             lambda c, t=t: case.old_nullable(t, c),
             lambda c: c.parent is not None and c.parent not in case.dropped_tables,
+            lambda c, t=t: None if (t.name, c.name) in case.fk_flipped else c.ondelete,
+            case.enum_dropped,
         )
     return md
 
 
-def _table(md: sa.MetaData, t: Tbl, columns: Any, indexes: Any, nullable: Any, fk: Any) -> None:
-    items: list[Any] = [sa.Column("id", sa.Integer, primary_key=True, autoincrement=False)]
+def _table(
+    md: sa.MetaData,
+    t: Tbl,
+    columns: Any,
+    indexes: Any,
+    nullable: Any,
+    fk: Any,
+    ondelete: Any,
+    old_enum: bool,
+) -> None:
+    id_args = [sa.Sequence(f"{t.name}_id_seq")] if t.sequence else []
+    items: list[Any] = [
+        sa.Column("id", sa.Integer, *id_args, primary_key=True, autoincrement=False)
+    ]
     for c in columns:
-        args: list[Any] = [sa.ForeignKey(f"{c.parent}.id")] if fk(c) else []
+        args: list[Any] = [sa.ForeignKey(f"{c.parent}.id", ondelete=ondelete(c))] if fk(c) else []
+        type_ = ENUM_OLD if old_enum and c.kind == "enum" else KINDS[c.kind][0]
         items.append(
-            sa.Column(
-                c.name, KINDS[c.kind][0], *args, nullable=nullable(c), server_default=c.default
-            )
+            sa.Column(c.name, type_, *args, nullable=nullable(c), server_default=c.default)
         )
     for ix in indexes:
         if ix.constraint:
@@ -339,10 +426,11 @@ class Scratch:
                 conn.exec_driver_sql("DROP SCHEMA public CASCADE")
                 conn.exec_driver_sql("CREATE SCHEMA public")
             else:
-                names = [r[0] for r in conn.exec_driver_sql("SHOW TABLES")]
+                names = conn.exec_driver_sql("SHOW FULL TABLES").fetchall()
                 conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 0")
-                for name in names:
-                    conn.exec_driver_sql(f"DROP TABLE `{name}`")
+                for name, kind in names:
+                    what = "SEQUENCE" if kind == "SEQUENCE" else "TABLE"
+                    conn.exec_driver_sql(f"DROP {what} `{name}`")
                 conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 1")
         return engine
 
@@ -378,6 +466,15 @@ def predicted_remaining(case: Case) -> set[tuple[str, str, Any]]:
                 out.add(("nullable_mismatch", t.name, c.name))
             if c.parent and c.name in old_names and c.parent in case.dropped_tables:
                 out.add(("missing_foreign_key", t.name, c.name))
+            elif (t.name, c.name) in case.fk_flipped:  # never healed: a migration's job
+                out.add(("foreign_key_mismatch", t.name, c.name))
+            if (
+                case.db == "mysql"
+                and case.enum_dropped
+                and c.kind == "enum"
+                and c.name in old_names
+            ):
+                out.add(("enum_mismatch", t.name, c.name))  # a retype there: reported only
     return out
 
 
@@ -399,17 +496,18 @@ def ours(report: Any, case: Case) -> set[tuple[str, str, Any]]:
             ix = next(
                 ix
                 for ix in t.indexes
-                if ix.constraint and (ix.name or _unnamed_uq(t.name, ix)) == item.name
+                if ix.constraint and (ix.name or _unnamed_uq(case.db, t.name, ix)) == item.name
             )
             key = _ix_key(ix)
-        elif kind == "missing_foreign_key" and t is not None:
+        elif kind in ("missing_foreign_key", "foreign_key_mismatch") and t is not None:
             key = next(c.name for c in t.columns if c.parent)
         out.add((kind, str(item.table), key))
     return out
 
 
-def _unnamed_uq(table: str, ix: Ix) -> str:
-    return "uq_" + table + "_" + "_".join(ix.columns)
+def _unnamed_uq(db: str, table: str, ix: Ix) -> str:
+    """The name the database gives an unnamed unique constraint (SQLite: ours)."""
+    return impl_for(db).unique_constraint_name(table, ix.columns)
 
 
 # -- Alembic, the oracle ---------------------------------------------------------------------
@@ -428,6 +526,10 @@ def alembic_diffs(engine: sa.Engine, md: sa.MetaData) -> set[tuple[str, str, Any
     for entry in raw:
         for diff in entry if isinstance(entry, list) else [entry]:
             out |= _alembic_item(diff)
+    for _kind, table, column in [i for i in out if i[0] == "missing_foreign_key"]:
+        if ("extra_foreign_key", table, column) in out:  # dropped and re-created: it differs
+            out -= {("missing_foreign_key", table, column), ("extra_foreign_key", table, column)}
+            out.add(("foreign_key_mismatch", table, column))
     return out
 
 
@@ -475,7 +577,24 @@ def explain(item: tuple[str, str, Any], case: Case, side: str, stage: str) -> st
         # D0: the indexes of a missing table are part of missing_table for us (the heal
         # creates them with it); Alembic lists them as well
         return "D0"
+    if kind == "enum_mismatch" and side == "ours":
+        # D4: Alembic does not compare enum labels (PostgreSQL), or calls the change of an
+        # inline ENUM a type change (MySQL)
+        return "D4"
+    if kind == "type_mismatch" and side == "alembic" and _column_kind(t, key) == "enum":
+        return "D4"
+    if kind == "missing_sequence" and side == "ours":
+        return "D5"  # D5: Alembic does not compare sequences
     old_names = {c.name for c in case.old_columns(t)}
+    if (
+        kind == "foreign_key_mismatch"
+        and side == "alembic"
+        and case.db == "sqlite"
+        and (stage == "after" and key not in old_names)
+    ):
+        # D6: SQLite: a foreign key written as a column constraint (what ADD COLUMN writes)
+        # loses its ON DELETE in SQLAlchemy's reflection; PRAGMA foreign_key_list has it
+        return "D6"
     if kind == "missing_foreign_key" and side == "alembic" and key not in old_names:
         # D1: the foreign key of a missing column is part of that column (ADD COLUMN ...
         # REFERENCES); we report the column, Alembic the column and the constraint.
@@ -496,6 +615,10 @@ def explain(item: tuple[str, str, Any], case: Case, side: str, stage: str) -> st
         if kind == "extra_index" and key in {_healed_name(case, t, ix) for ix in healed}:
             return "D3"
     return None
+
+
+def _column_kind(t: Tbl, name: Any) -> str | None:
+    return next((c.kind for c in t.columns if c.name == name), None)
 
 
 def _healed_unique_constraints(case: Case, t: Tbl) -> list[Ix]:
@@ -572,10 +695,26 @@ def compare_with_alembic(
 EXPLAINED: Counter[tuple[Any, ...]] = Counter()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _write_tally() -> Iterator[None]:
+    """``SCHEMAGUARD_PROPERTY_TALLY=path``: write EXPLAINED there (docs/reliability.md)."""
+    yield
+    path = os.environ.get("SCHEMAGUARD_PROPERTY_TALLY")
+    if path:
+        with open(path, "w") as f:
+            json.dump(
+                {":".join(map(str, k)): n for k, n in sorted(EXPLAINED.items(), key=repr)},
+                f,
+                indent=1,
+            )
+
+
 # -- the test --------------------------------------------------------------------------------
 def _guard(engine: sa.Engine, md: sa.MetaData) -> tuple[Flask, SchemaGuard]:
     app = Flask(__name__)
     app.config["SCHEMAGUARD_RUN_ON"] = "manual"
+    # every additive operation, the opt-in unique indexes on existing tables included
+    app.config["SCHEMAGUARD_ALLOWED_OPERATIONS"] = sorted(ALL_OPERATIONS)
     return app, SchemaGuard(app, metadata=md, engine=engine)
 
 
@@ -586,6 +725,9 @@ def run_example(scratch: Scratch, case: Case) -> None:
     try:
         old.create_all(engine)
         with engine.begin() as conn:
+            quote = conn.dialect.identifier_preparer.quote
+            for name in sorted(case.dropped_sequences):
+                conn.exec_driver_sql(f"DROP SEQUENCE {quote(name + '_id_seq')}")
             for name, rows in case.rows.items():
                 if rows:
                     conn.execute(old.tables[name].insert(), rows)

@@ -19,14 +19,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Dialect, Engine
 from sqlalchemy.schema import AddConstraint, ExecutableDDLElement
 
-from ..report import LockLevel, Operation, OperationKind
-from ..shape import ColumnShape, SchemaShape, TableShape
-from .ddl import AddColumn
+from ..report import INDEX_BUILDS, LockLevel, Operation, OperationKind
+from ..shape import ColumnShape, ForeignKeyShape, SchemaShape, TableShape
+from .ddl import AddColumn, ForeignKeyStyle
 from .driver_errors import SchemaError, driver_error, first_line
 from .inspector import reflect_with_inspector
 from .session import AutocommitHealSession, HealSession
-from .types import Families, types_match
+from .types import TypeRules, types_match
 from .urls import masked_url
+
+Schemas = Sequence[str | None]
+"""The schemas one bind's models live in (None: the connection's default schema)."""
 
 Recorded = tuple[str, str]
 """A state row: the fingerprint recorded with an in-sync check, and that check's items (JSON)."""
@@ -41,10 +44,14 @@ class DialectImpl:
     tested: ClassVar[bool] = False
     #: Top-level module names of the DB-API drivers whose errors this class reads.
     driver_modules: ClassVar[tuple[str, ...]] = ()
-    #: Pairs of type families the same storage holds (no type drift between them).
-    compatible_families: ClassVar[Families] = frozenset()
-    #: VARCHAR(n) lengths are enforced, so a different n is type drift.
-    enforces_string_length: ClassVar[bool] = True
+    #: Which type details the database enforces (and so what is type drift).
+    type_rules: ClassVar[TypeRules] = TypeRules()
+    #: The lock and transaction a heal runs in (generic: neither).
+    session_class: ClassVar[type[HealSession]] = AutocommitHealSession
+    #: The session of an online heal (``SCHEMAGUARD_ONLINE_DDL``), when it differs.
+    online_session_class: ClassVar[type[HealSession] | None] = None
+    #: How ``ADD COLUMN`` writes the new column's foreign key (None: its own statement).
+    foreign_key_style: ClassVar[ForeignKeyStyle] = None
 
     # -- identifiers ---------------------------------------------------------------------
     def fold(self, name: str) -> str:
@@ -82,11 +89,7 @@ class DialectImpl:
         return self.reflect(conn, schemas), fp
 
     def fingerprint_and_state(
-        self,
-        conn: Connection,
-        schemas: Sequence[str | None],
-        state_table: str,
-        models_hash: str,
+        self, conn: Connection, schemas: Schemas, state_table: str, models_hash: str
     ) -> tuple[str, Recorded | None]:
         """The fingerprint and the state row recorded for ``models_hash``.
 
@@ -114,13 +117,24 @@ class DialectImpl:
         self,
         conn: Connection,
         lock_timeout: float,
-        ddl_lock_timeout: float,
+        ddl_timeout: float,
         *,
         online: bool = False,
         index_timeout: float = 600.0,
     ) -> HealSession:
-        """The lock and transaction a heal runs in (generic: neither)."""
-        return AutocommitHealSession(conn, lock_timeout, ddl_lock_timeout)
+        """The lock and transaction one bind's heal runs in (online: ``online_session_class``
+        where the database has one, else ``session_class`` told to run its DDL online)."""
+        cls = self.session_class
+        if online and self.online_session_class is not None:
+            cls = self.online_session_class
+        return cls(conn, lock_timeout, ddl_timeout, online=online, index_timeout=index_timeout)
+
+    def deferred_kinds(self, online: bool) -> frozenset[OperationKind]:
+        """Operations a heal in this mode runs after its short transaction, outside any."""
+        cls = self.session_class
+        if online and self.online_session_class is not None:
+            cls = self.online_session_class
+        return cls.deferred_kinds if cls.phased else frozenset()
 
     def adapt(self, op: Operation, online: bool, dialect: Dialect) -> Operation:
         """``op`` as this mode runs it (``SCHEMAGUARD_ONLINE_DDL``): its DDL and its lock."""
@@ -145,14 +159,23 @@ class DialectImpl:
         return False
 
     def add_column_ddl(self, table: sa.Table, column: sa.Column[Any]) -> list[ExecutableDDLElement]:
-        """``ADD COLUMN``, then its single-column foreign key as its own statement."""
+        """``ADD COLUMN`` with its single-column foreign key (see ``foreign_key_style``)."""
         fk = single_column_foreign_key(column)
-        return [AddColumn(table, column)] + ([AddConstraint(fk)] if fk is not None else [])
+        if self.foreign_key_style is not None or fk is None:
+            return [AddColumn(table, column, fk, self.foreign_key_style)]
+        return [AddColumn(table, column), AddConstraint(fk)]
 
     def create_type_ddl(
         self, columns: Iterable[sa.Column[Any]], existing: set[tuple[str | None, str]]
     ) -> list[ExecutableDDLElement]:
         """Named types the columns need that do not exist yet (PostgreSQL's enums)."""
+        return []
+
+    def add_enum_value_ddl(
+        self, column: sa.Column[Any], present: tuple[str, ...] | None
+    ) -> list[ExecutableDDLElement]:
+        """Statements that add the labels of the column's enum the database lacks (PostgreSQL's
+        ``ALTER TYPE ... ADD VALUE``); none where a label is part of the column's type."""
         return []
 
     def unaddable_column_hint(self, column: ColumnShape) -> str | None:
@@ -168,21 +191,71 @@ class DialectImpl:
 
     def lock_level(self, kind: OperationKind, online: bool = True) -> LockLevel:
         """What an operation of ``kind`` holds while it runs (shown by ``plan --sql``)."""
-        if kind is OperationKind.CREATE_INDEX:
+        if kind in INDEX_BUILDS:
             return LockLevel.BLOCKS_WRITES  # a plain CREATE INDEX holds writes for its build
         return LockLevel.BRIEF
 
-    def max_index_name_length(self, dialect: Dialect) -> int:
-        return getattr(dialect, "max_index_name_length", None) or dialect.max_identifier_length
-
     def types_match(self, model_text: str, db_text: str) -> bool:
         """True when the database cannot tell the two types apart."""
-        return types_match(
-            model_text,
-            db_text,
-            compatible=self.compatible_families,
-            enforces_length=self.enforces_string_length,
-        )
+        return types_match(model_text, db_text, self.type_rules)
+
+    # -- drift ---------------------------------------------------------------------------
+    #: Foreign-key actions the database treats as its default (no action).
+    default_foreign_key_actions: ClassVar[frozenset[str | None]] = frozenset({None})
+    #: The database keeps DEFERRABLE / INITIALLY DEFERRED on a foreign key.
+    keeps_deferrable: ClassVar[bool] = True
+
+    def unique_constraint_name(self, table: str, columns: Iterable[str]) -> str:
+        """The name an unnamed unique constraint's index gets: ``uq_<table>_<columns>``, cut
+        to the index name limit with a hash suffix."""
+        name = "uq_" + table + "_" + "_".join(columns)
+        limit = self.index_name_limit
+        if len(name) > limit:
+            digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+            name = name[: limit - 9] + "_" + digest
+        return name
+
+    #: Longest index name the database keeps (the generic: PostgreSQL's 63).
+    index_name_limit: ClassVar[int] = 63
+
+    def foreign_key_differences(self, model: ForeignKeyShape, live: ForeignKeyShape) -> list[str]:
+        """How the database's foreign key differs from the model's (ON DELETE, ON UPDATE,
+        deferrability), in words; empty when it does not."""
+        out = []
+        for what, want, have in (
+            ("ON DELETE", model.ondelete, live.ondelete),
+            ("ON UPDATE", model.onupdate, live.onupdate),
+        ):
+            defaults = self.default_foreign_key_actions
+            if want != have and not (want in defaults and have in defaults):
+                out.append(
+                    f"{what} is {(have or 'no action').upper()} in the database but "
+                    f"{(want or 'no action').upper()} in the model"
+                )
+        if (
+            self.keeps_deferrable
+            and None not in (model.deferrable, live.deferrable)
+            and model.deferrable != live.deferrable
+        ):
+            out.append(
+                f"it is {live.deferrable} in the database but {model.deferrable} in the model"
+            )
+        return out
+
+    def enum_label_hint(self, column: ColumnShape) -> str | None:
+        """Why labels the database lacks cannot be added by a heal, or None when they can."""
+        return "adding a label retypes the column here: write a migration"
+
+    def missing_schema_hint(self, schema: str) -> str | None:
+        """Why a heal can never create ``schema``, or None when ``create_schema`` can."""
+        return None
+
+    # -- queries -------------------------------------------------------------------------
+    def degraded_null(
+        self, type_: sa.types.TypeEngine[Any], dialect: Dialect
+    ) -> sa.ColumnElement[Any]:
+        """What a query reads in place of a column of ``type_`` the database lacks."""
+        return sa.null()
 
     # -- errors --------------------------------------------------------------------------
     def error_code(self, orig: BaseException | None) -> str | int | None:

@@ -3,6 +3,7 @@ and type text computed once per distinct catalog type string."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -10,6 +11,15 @@ from sqlalchemy.engine import Dialect
 
 from ..shape import ColumnShape, ForeignKeyShape, IndexShape, TableShape
 from .types import compile_type
+
+logger = logging.getLogger("flask_schemaguard")
+
+
+def step_aside(database: str, reason: str) -> None:
+    """Say (at debug level) why a bulk reader leaves the schema to the inspector."""
+    logger.debug(
+        "schemaguard: %s catalog reader unavailable (%s); using the inspector", database, reason
+    )
 
 
 def by_name(ix: IndexShape) -> str:

@@ -79,6 +79,25 @@ def table_in_statement(exc: BaseException) -> str | None:
     return m.group(2) or m.group(1)
 
 
+#: An English message pattern: (regex, kind, group of the table name, group of the column).
+MessagePattern = tuple["re.Pattern[str]", DriftKind, int | None, int | None]
+
+
+def classify_message(
+    exc: BaseException, text: str, patterns: tuple[MessagePattern, ...]
+) -> SchemaError | None:
+    """The first pattern that matches ``text`` says what is missing."""
+    for pattern, kind, table_group, column_group in patterns:
+        m = pattern.search(text)
+        if m is None:
+            continue
+        table = last_part(m.group(table_group)) if table_group is not None else None
+        if kind is DriftKind.MISSING_TABLE or column_group is None:
+            return SchemaError(kind, table, None)
+        return missing_column(exc, m.group(column_group), table)
+    return None
+
+
 def missing_column(exc: BaseException, column: str, table: str | None) -> SchemaError:
     """A missing-column error; a qualified ``table.column`` names its table."""
     parts = column.split(".")

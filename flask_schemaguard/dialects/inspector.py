@@ -13,8 +13,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..shape import ColumnShape, ForeignKeyShape, IndexShape, SchemaShape, TableKey, TableShape
-from .types import compile_type
+from ..shape import (
+    ColumnShape,
+    EnumTypes,
+    ForeignKeyShape,
+    IndexShape,
+    ObjectKey,
+    SchemaShape,
+    TableKey,
+    TableShape,
+)
+from .types import compile_type, labels_of
 
 
 def reflect_with_inspector(
@@ -24,8 +33,13 @@ def reflect_with_inspector(
     dialect = conn.dialect
     inspector = sa.inspect(conn)
     tables: dict[TableKey, TableShape] = {}
-    enums: set[tuple[str | None, str]] = set()
+    missing = missing_schemas(inspector, schemas)
+    sequences: set[ObjectKey] = set()
     for schema in schemas:
+        if schema in missing:
+            continue
+        if dialect.supports_sequences:
+            sequences.update((schema, n) for n in inspector.get_sequence_names(schema=schema))
         names = inspector.get_table_names(schema=schema)
         if not names:
             continue
@@ -39,15 +53,7 @@ def reflect_with_inspector(
             tables[key] = TableShape(
                 schema=schema,
                 name=name,
-                columns=tuple(
-                    ColumnShape(
-                        name=c["name"],
-                        type_text=compile_type(c["type"], dialect),
-                        nullable=bool(c["nullable"]),
-                        default=_text(c.get("default")),
-                    )
-                    for c in columns.get(key, [])
-                ),
+                columns=tuple(_column(c, dialect) for c in columns.get(key, [])),
                 primary_key=_pk_columns(pks.get(key)),
                 indexes=tuple(
                     sorted(
@@ -66,23 +72,54 @@ def reflect_with_inspector(
                 ),
                 foreign_keys=tuple(
                     sorted(
-                        (_fk(fk, schema) for fk in fks.get(key, [])),
+                        (_fk(fk, dialect) for fk in fks.get(key, [])),
                         key=lambda f: f.columns,
                     )
                 ),
             )
+    enums: dict[ObjectKey, tuple[str, ...]] = {}
     get_enums = getattr(inspector, "get_enums", None)  # databases with named enum types
     if get_enums is not None:
         # Also schemas without tables yet, and the default one: an enum of a table in another
         # schema may live there, and CREATE TYPE must not run for a type that exists.
         for schema in dict.fromkeys((None, *schemas)):
-            enums.update((schema, e["name"]) for e in get_enums(schema=schema))
+            if schema in missing:
+                continue
+            enums.update(
+                ((schema, e["name"]), tuple(e["labels"])) for e in get_enums(schema=schema)
+            )
     return SchemaShape(
         dialect=dialect.name,
         tables=tables,
         schemas=tuple(schemas),
-        enums=frozenset(enums),
+        enums=EnumTypes(enums),
         case_sensitive_tables=case_sensitive_tables,
+        sequences=frozenset(sequences),
+        missing_schemas=frozenset(missing),
+    )
+
+
+def missing_schemas(inspector: Any, schemas: Sequence[str | None]) -> set[str]:
+    """The named schemas among ``schemas`` that the database does not have."""
+    named = [s for s in schemas if s]
+    if not named:
+        return set()
+    present = {s.lower() for s in inspector.get_schema_names()}
+    return {s for s in named if s.lower() not in present}
+
+
+def _column(c: Any, dialect: Any) -> ColumnShape:
+    computed = c.get("computed")
+    generated = None
+    if computed is not None:
+        generated = "stored" if computed.get("persisted") else "virtual"
+    return ColumnShape(
+        name=c["name"],
+        type_text=compile_type(c["type"], dialect),
+        nullable=bool(c["nullable"]),
+        default=None if generated else _text(c.get("default")),
+        labels=labels_of(c["type"]),
+        generated=generated,
     )
 
 
@@ -101,14 +138,36 @@ def _index(ix: Any) -> IndexShape:
         n if n is not None else str(expressions[i] if i < len(expressions) else "?")
         for i, n in enumerate(names)
     )
-    return IndexShape(ix.get("name"), columns, bool(ix.get("unique")))
+    return IndexShape(ix.get("name"), columns, bool(ix.get("unique")), None in names)
 
 
-def _fk(fk: Any, schema: str | None) -> ForeignKeyShape:
+def fk_options(ondelete: Any, onupdate: Any, deferrable: Any, initially: Any) -> dict[str, Any]:
+    """Actions and deferrability normalised as the model side has them."""
+    from_text = {"ondelete": ondelete, "onupdate": onupdate}
+    out: dict[str, Any] = {}
+    for key, value in from_text.items():
+        text = " ".join(str(value).lower().split()) if value else None
+        out[key] = None if text in (None, "no action") else text
+    if initially and str(initially).lower() == "deferred":
+        out["deferrable"] = "initially deferred"
+    else:
+        out["deferrable"] = "deferrable" if deferrable else "not deferrable"
+    return out
+
+
+def _fk(fk: Any, dialect: Any) -> ForeignKeyShape:
+    options = fk.get("options") or {}
+    actions = fk_options(
+        options.get("ondelete"),
+        options.get("onupdate"),
+        options.get("deferrable"),
+        options.get("initially"),
+    )
     return ForeignKeyShape(
         name=fk.get("name"),
         columns=tuple(fk["constrained_columns"]),
         referred_schema=fk.get("referred_schema"),
         referred_table=fk["referred_table"],
         referred_columns=tuple(fk["referred_columns"]),
+        **actions,
     )

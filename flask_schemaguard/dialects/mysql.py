@@ -16,16 +16,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.schema import CreateIndex, ExecutableDDLElement
+from sqlalchemy.schema import CreateIndex
 
 from ..report import DriftKind, LockLevel, Operation, OperationKind
 from ..shape import SchemaShape, TableShape
-from .base import DialectImpl, Recorded, single_column_foreign_key
+from .base import DialectImpl, Recorded, Schemas
 from .ddl import AddColumn, OnlineCreateIndex
 from .driver_errors import (
     SchemaError,
@@ -36,9 +36,9 @@ from .driver_errors import (
     missing_column,
     quoted_names,
 )
-from .mysql_catalog import ROW_CRC, read_mysql
+from .mysql_catalog import ROW_CRC, SCHEMA_COLUMN, read_mysql
 from .session import HealSession, LockTimeout, NotRun, lock_held_message
-from .types import types_match
+from .types import TypeRules
 
 NO_SUCH_TABLE = 1146
 BAD_FIELD = 1054
@@ -46,7 +46,8 @@ LOCK_WAIT_TIMEOUT = 1205
 
 _FINGERPRINT = "SELECT " + ",\n".join(
     f" (SELECT CONCAT(COUNT(*), ':', COALESCE(SUM({crc}), 0)) "
-    f"FROM information_schema.{table} WHERE TABLE_SCHEMA IN :schemas)"
+    f"FROM information_schema.{table} "
+    f"WHERE {SCHEMA_COLUMN.get(table, 'TABLE_SCHEMA')} IN :schemas)"
     for table, crc in ROW_CRC.items()
 )
 # A message carried as text (PendingRollbackError): "(pymysql.err.X) (1146, "...")".
@@ -83,8 +84,6 @@ class MysqlHealSession(HealSession):
 
     def attempt(self, work: Any) -> None:
         work()  # no transaction: each statement stands alone
-
-    online = False
 
     def run(self, statements: Sequence[object]) -> None:
         """Online: ``ALGORITHM=INSTANT``, then ``INPLACE, LOCK=NONE``; never a table copy."""
@@ -180,14 +179,21 @@ class MysqlHealSession(HealSession):
 
 class MysqlImpl(DialectImpl):
     name = "mysql"
+    session_class = MysqlHealSession
+    foreign_key_style = "clause"  # one statement: MySQL DDL is not transactional
     tested = True
     driver_modules = ("pymysql", "MySQLdb", "mysql", "mariadb", "asyncmy", "aiomysql")
-    compatible_families = frozenset(
-        {
-            frozenset({"boolean", "integer"}),  # BOOL is TINYINT(1)
-            frozenset({"json", "string"}),  # MariaDB: JSON is LONGTEXT + CHECK
-        }
-    )
+    # BOOL is TINYINT(1); MariaDB's JSON is LONGTEXT COLLATE utf8mb4_bin; FLOAT is single.
+    type_rules = TypeRules(float_size=4, mysql=True)
+
+    # InnoDB: RESTRICT is NO ACTION; DEFERRABLE is not kept (SQLAlchemy leaves it out).
+    default_foreign_key_actions = frozenset({None, "restrict"})
+    keeps_deferrable = False
+    index_name_limit = 64
+
+    def unique_constraint_name(self, table: str, columns: Iterable[str]) -> str:
+        """InnoDB names an unnamed unique key after its first column."""
+        return next(iter(columns))[: self.index_name_limit]
 
     def table_names_case_sensitive(self, conn: Connection) -> bool:
         # The MySQL dialect reads lower_case_table_names when it first connects.
@@ -217,11 +223,7 @@ class MysqlImpl(DialectImpl):
         return _fingerprint_of(tuple(row))
 
     def fingerprint_and_state(
-        self,
-        conn: Connection,
-        schemas: Sequence[str | None],
-        state_table: str,
-        models_hash: str,
+        self, conn: Connection, schemas: Schemas, state_table: str, models_hash: str
     ) -> tuple[str, Recorded | None]:
         quoted = conn.dialect.identifier_preparer.quote(state_table)
         stmt = sa.text(
@@ -241,19 +243,6 @@ class MysqlImpl(DialectImpl):
         return _fingerprint_of(tuple(row[:-2])), recorded
 
     # -- heal ----------------------------------------------------------------------------
-    def heal_session(
-        self,
-        conn: Connection,
-        lock_timeout: float,
-        ddl_lock_timeout: float,
-        *,
-        online: bool = False,
-        index_timeout: float = 600.0,
-    ) -> HealSession:
-        session = MysqlHealSession(conn, lock_timeout, ddl_lock_timeout)
-        session.online = online
-        return session
-
     def adapt(self, op: Operation, online: bool, dialect: Dialect) -> Operation:
         """Online: ``ALGORITHM=INSTANT`` columns (``INPLACE, LOCK=NONE`` where the server
         cannot) and ``ALGORITHM=INPLACE LOCK=NONE`` indexes."""
@@ -270,11 +259,6 @@ class MysqlImpl(DialectImpl):
         return dataclasses.replace(
             op, ddl=tuple(ddl), statements=statements, lock=self.lock_level(op.kind, online)
         )
-
-    def add_column_ddl(self, table: sa.Table, column: sa.Column[Any]) -> list[ExecutableDDLElement]:
-        """One statement (DDL is not transactional here): the column and its foreign key."""
-        fk = single_column_foreign_key(column)
-        return [AddColumn(table, column, fk, "clause")]
 
     def lock_level(self, kind: OperationKind, online: bool = True) -> LockLevel:
         # InnoDB adds columns (instantly) and secondary indexes (in place, writes go on) under
@@ -303,11 +287,6 @@ class MysqlImpl(DialectImpl):
                 ):
                     names.add(self.fold(ix.name))
         return names
-
-    def types_match(self, model_text: str, db_text: str) -> bool:
-        return types_match(
-            model_text, db_text, compatible=self.compatible_families, tinyint_boolean=True
-        )
 
     # -- errors --------------------------------------------------------------------------
     def error_code(self, orig: BaseException | None) -> int | None:

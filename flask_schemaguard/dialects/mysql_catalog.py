@@ -15,9 +15,18 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from ..shape import ColumnShape, ForeignKeyShape, IndexShape, SchemaShape, TableKey, TableShape
-from .catalog import by_name, table_shape
-from .types import compile_type
+from ..shape import (
+    ColumnShape,
+    ForeignKeyShape,
+    IndexShape,
+    ObjectKey,
+    SchemaShape,
+    TableKey,
+    TableShape,
+)
+from .catalog import by_name, step_aside, table_shape
+from .inspector import fk_options
+from .types import compile_type, labels_of
 
 logger = logging.getLogger("flask_schemaguard")
 
@@ -38,7 +47,11 @@ ROW_CRC = {
     "KEY_COLUMN_USAGE": "CRC32(CONCAT_WS('|', TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, "
     "COLUMN_NAME, COALESCE(REFERENCED_TABLE_NAME, '~'), COALESCE(REFERENCED_COLUMN_NAME, '~')))",
     "TABLES": "CRC32(CONCAT_WS('|', TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE))",
+    "REFERENTIAL_CONSTRAINTS": "CRC32(CONCAT_WS('|', CONSTRAINT_SCHEMA, TABLE_NAME, "
+    "CONSTRAINT_NAME, UPDATE_RULE, DELETE_RULE))",
 }
+#: The column naming the schema, where it is not TABLE_SCHEMA.
+SCHEMA_COLUMN = {"REFERENTIAL_CONSTRAINTS": "CONSTRAINT_SCHEMA"}
 
 
 # One row per table; fields joined with U+001F, rows with U+001E (checked when split). Each
@@ -46,6 +59,18 @@ ROW_CRC = {
 # a full check has the schema's fingerprint without a second pass over the catalog.
 _MY_FS = "'\x1f'"
 _MY_RS = "'\x1e'"
+
+# Foreign-key actions (InnoDB's RESTRICT and NO ACTION are the same: the default).
+_MY_ACTIONS = f"""
+SELECT TABLE_NAME, COUNT(*), SUM({ROW_CRC["REFERENTIAL_CONSTRAINTS"]}),
+       GROUP_CONCAT(CONCAT_WS({_MY_FS}, CONSTRAINT_NAME, DELETE_RULE, UPDATE_RULE)
+                    SEPARATOR {_MY_RS})
+  FROM information_schema.REFERENTIAL_CONSTRAINTS
+ WHERE CONSTRAINT_SCHEMA = %(schema)s
+ GROUP BY TABLE_NAME
+"""
+
+_MY_SCHEMATA = "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN %(names)s"
 
 # (Joining information_schema tables makes MariaDB fill one per row of the other: slow.)
 _MY_TABLES = f"""
@@ -88,6 +113,18 @@ SELECT TABLE_NAME, COUNT(*), SUM({ROW_CRC["KEY_COLUMN_USAGE"]}),
 """
 
 
+def _action(rule: str) -> str | None:
+    """An InnoDB referential action as SHOW CREATE TABLE spells it (the default omitted)."""
+    return None if rule.upper() in ("RESTRICT", "NO ACTION") else rule
+
+
+def _generated(extra: str) -> str | None:
+    text = extra.upper()
+    if "GENERATED" not in text:
+        return None
+    return "stored" if "STORED" in text or "PERSISTENT" in text else "virtual"
+
+
 class _Unsplittable(Exception):
     """A catalog value held a separator (or GROUP_CONCAT was cut): use the inspector."""
 
@@ -124,7 +161,7 @@ def read_mysql(
     """
     reason = usable(conn.dialect)
     if reason:
-        logger.debug("schemaguard: MariaDB catalog reader unavailable (%s)", reason)
+        step_aside("MariaDB", reason)
         return None
     return _read_mysql(conn, schemas, case_sensitive_tables)
 
@@ -135,10 +172,10 @@ def _read_mysql(
     assert ReflectedState is not None
     dialect: Any = conn.dialect
     parser = dialect._tabledef_parser
-    parsed: dict[str, tuple[str, str | None]] = {}
+    parsed: dict[str, _Parsed] = {}
 
-    def column(definition: str) -> tuple[str, str | None]:
-        """Type text and default of a column line, parsed as SHOW CREATE TABLE's."""
+    def column(definition: str) -> _Parsed:
+        """Type text, default and labels of a column line, parsed as SHOW CREATE TABLE's."""
         found = parsed.get(definition)
         if found is None:
             state = ReflectedState()
@@ -146,15 +183,29 @@ def _read_mysql(
             spec = state.columns[-1] if state.columns else {"type": None, "default": None}
             type_text = compile_type(spec["type"], dialect) if spec["type"] is not None else ""
             default = spec.get("default")
-            found = parsed[definition] = (type_text, None if default is None else str(default))
+            found = parsed[definition] = (
+                type_text,
+                None if default is None else str(default),
+                labels_of(spec["type"]),
+            )
         return found
 
     sums = {name: (0, 0) for name in ROW_CRC}
     tables: dict[TableKey, TableShape] = {}
+    sequences: set[ObjectKey] = set()
+    named = [s for s in schemas if s]
+    present = (
+        {r[0] for r in conn.exec_driver_sql(_MY_SCHEMATA, {"names": tuple(named)})}
+        if named
+        else set()
+    )
+    missing = {s for s in named if s not in present}
     try:
         for schema in schemas:
+            if schema in missing:
+                continue
             database = schema or dialect.default_schema_name
-            tables.update(_my_schema(conn, schema, database, column, sums))
+            tables.update(_my_schema(conn, schema, database, column, sums, sequences))
     except _Unsplittable:
         logger.debug("schemaguard: a catalog value holds the reader's separators; inspector")
         return None
@@ -163,16 +214,22 @@ def _read_mysql(
         tables=tables,
         schemas=tuple(schemas),
         case_sensitive_tables=case_sensitive_tables,
+        sequences=frozenset(sequences),
+        missing_schemas=frozenset(missing),
     )
     return shape, sums
+
+
+_Parsed = tuple[str, str | None, tuple[str, ...] | None]
 
 
 def _my_schema(
     conn: Connection,
     schema: str | None,
     database: str,
-    column: Callable[[str], tuple[str, str | None]],
+    column: Callable[[str], _Parsed],
     sums: dict[str, tuple[int, int]],
+    sequences: set[ObjectKey],
 ) -> dict[TableKey, TableShape]:
     params = {"schema": database}
 
@@ -186,6 +243,8 @@ def _my_schema(
         add("TABLES", 1, crc)
         if table_type == "BASE TABLE":
             collations[table] = collation
+        elif table_type == "SEQUENCE":
+            sequences.add((schema, table))
     if not listed:
         return {}  # nothing in the schema: no columns, keys or indexes either
 
@@ -206,8 +265,18 @@ def _my_schema(
                 definition += f" DEFAULT {default}"
                 if extra.lower().startswith("on update "):
                     definition += " ON UPDATE " + extra[len("on update ") :]
-            type_text, reflected_default = column(definition)
-            cols.append(ColumnShape(name, type_text, nullable != "NO", reflected_default))
+            type_text, reflected_default, labels = column(definition)
+            generated = _generated(extra)
+            cols.append(
+                ColumnShape(
+                    name,
+                    type_text,
+                    nullable != "NO",
+                    None if generated else reflected_default,
+                    labels=labels,
+                    generated=generated,
+                )
+            )
 
     pks: dict[str, tuple[str, ...]] = {}
     indexes: dict[str, list[IndexShape]] = defaultdict(list)
@@ -228,6 +297,12 @@ def _my_schema(
             if unique:
                 uniques[table].append(IndexShape(index, tuple(index_cols), True))
 
+    actions: dict[tuple[str, str], dict[str, Any]] = {}
+    for table, count, crc, packed in conn.exec_driver_sql(_MY_ACTIONS, params).fetchall():
+        add("REFERENTIAL_CONSTRAINTS", count, crc)
+        for name, on_delete, on_update in _my_rows(packed, count, 3):
+            actions[(table, name)] = fk_options(_action(on_delete), _action(on_update), None, None)
+
     fks: dict[str, list[ForeignKeyShape]] = defaultdict(list)
     for table, count, crc, fk_count, packed in conn.exec_driver_sql(
         _MY_FOREIGN_KEYS, params
@@ -245,9 +320,15 @@ def _my_schema(
         for name, (ref_schema, ref_table, local_cols, remote_cols) in sorted(grouped.items()):
             # SHOW CREATE TABLE qualifies a table in another database only
             referred_schema = ref_schema if ref_schema != database else schema
+            options = actions.get((table, name)) or fk_options(None, None, None, None)
             fks[table].append(
                 ForeignKeyShape(
-                    name, tuple(local_cols), referred_schema, ref_table, tuple(remote_cols)
+                    name,
+                    tuple(local_cols),
+                    referred_schema,
+                    ref_table,
+                    tuple(remote_cols),
+                    **options,
                 )
             )
 

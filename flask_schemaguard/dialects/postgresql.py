@@ -21,16 +21,18 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ENUM
-from sqlalchemy.dialects.postgresql.named_types import CreateEnumType
+from sqlalchemy.dialects.postgresql.named_types import CreateEnumType, NamedType
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.schema import CreateIndex, ExecutableDDLElement
 
-from ..report import DriftKind, LockLevel, Operation, OperationKind
-from ..shape import SchemaShape
-from .base import DialectImpl, Recorded, single_column_foreign_key
+from ..report import INDEX_BUILDS, DriftKind, LockLevel, Operation, OperationKind
+from ..shape import ColumnShape, SchemaShape
+from .base import DialectImpl, Recorded, Schemas
 from .ddl import AddColumn, ReindexIndex
 from .driver_errors import (
+    MessagePattern,
     SchemaError,
+    classify_message,
     dotted_name,
     driver_error,
     first_line,
@@ -40,17 +42,18 @@ from .driver_errors import (
     table_in_statement,
 )
 from .postgresql_catalog import read_postgresql
+from .postgresql_ddl import add_enum_values
 from .postgresql_session import (
     LOCK_NOT_AVAILABLE,
     PostgresqlHealSession,
     PostgresqlOnlineHealSession,
     error_code,
 )
-from .session import HealSession
 
 UNDEFINED_TABLE = "42P01"
 UNDEFINED_COLUMN = "42703"
 QUERY_CANCELED = "57014"
+MISSING_COLUMN = DriftKind.MISSING_COLUMN
 
 # Rows of the catalog that make up the schema; the fingerprint is their count and the sum of
 # their 64-bit hashes (no sort: ~2x cheaper than an md5 of the sorted rows, which PostgreSQL
@@ -63,9 +66,12 @@ WITH ns AS (
       OR (:with_default AND nspname = ANY(current_schemas(false)))
 )
 SELECT {aggregate} FROM (
-  SELECT concat_ws(':', c.oid, c.relname, c.relkind, c.relnatts) AS x
+  SELECT concat_ws(':', n.oid, n.nspname) AS x
+    FROM pg_namespace n WHERE n.oid IN (SELECT oid FROM ns)
+  UNION ALL
+  SELECT concat_ws(':', c.oid, c.relname, c.relkind, c.relnatts)
     FROM pg_class c
-   WHERE c.relnamespace  IN (SELECT oid FROM ns) AND c.relkind IN ('r', 'p', 'i', 'v')
+   WHERE c.relnamespace  IN (SELECT oid FROM ns) AND c.relkind IN ('r', 'p', 'i', 'v', 'S')
   UNION ALL
   SELECT concat_ws(':', a.attrelid, a.attnum, a.attname, a.atttypid, a.atttypmod, a.attnotnull)
     FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
@@ -76,11 +82,15 @@ SELECT {aggregate} FROM (
     FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
    WHERE c.relnamespace  IN (SELECT oid FROM ns)
   UNION ALL
-  SELECT concat_ws(':', o.oid, o.conname, o.contype, o.conrelid, o.conkey)
+  SELECT concat_ws(':', o.oid, o.conname, o.contype, o.conrelid, o.conkey, o.confdeltype,
+                   o.confupdtype, o.condeferrable, o.condeferred)
     FROM pg_constraint o WHERE o.connamespace  IN (SELECT oid FROM ns)
   UNION ALL
   SELECT concat_ws(':', t.oid, t.typname) FROM pg_type t
    WHERE t.typnamespace  IN (SELECT oid FROM ns) AND t.typtype = 'e'
+  UNION ALL
+  SELECT concat_ws(':', e.enumtypid, e.enumlabel) FROM pg_enum e JOIN pg_type t
+      ON t.oid = e.enumtypid WHERE t.typnamespace IN (SELECT oid FROM ns)
 ) parts
 """
 _FINGERPRINT = _ROWS.replace(
@@ -91,9 +101,11 @@ _FINGERPRINT_BEFORE_11 = _ROWS.replace(
 )
 # A message carried as text (PendingRollbackError): the driver's exception class names it.
 _EMBEDDED = re.compile(r"\((?:psycopg2?|asyncpg|pg8000)[\w.]*\.(UndefinedTable|UndefinedColumn)\)")
-_TABLE = re.compile(r'relation "([^"]+)" does not exist')
-_COLUMN = re.compile(r'column "?([\w$.]+?)"? does not exist')
-_COLUMN_OF = re.compile(r'column "([^"]+)" of relation "([^"]+)" does not exist')
+_PATTERNS: tuple[MessagePattern, ...] = (
+    (re.compile(r'column "([^"]+)" of relation "([^"]+)" does not exist'), MISSING_COLUMN, 2, 1),
+    (re.compile(r'relation "([^"]+)" does not exist'), DriftKind.MISSING_TABLE, 1, None),
+    (re.compile(r'column "?([\w$.]+?)"? does not exist'), MISSING_COLUMN, None, 1),
+)
 
 
 _CALL = re.compile(r"([A-Za-z_][\w$]*)\s*\(")
@@ -106,6 +118,25 @@ def _added_column(op: Operation) -> sa.Column[Any] | None:
         if isinstance(element, AddColumn):
             return element.column
     return None
+
+
+MAX_IDENTIFIER_BYTES = 63
+
+
+def pg_object_name(name1: str, name2: str, label: str) -> str:
+    """PostgreSQL's makeObjectName: ``name1_name2_label`` within 63 bytes, the longer of the
+    two names shortened first."""
+    first, second = name1.encode(), name2[:MAX_IDENTIFIER_BYTES].encode()
+    available = MAX_IDENTIFIER_BYTES - (len(label) + 1) - (1 if second else 0)
+    n1, n2 = len(first), len(second)
+    while n1 + n2 > available:
+        if n1 > n2:
+            n1 -= 1
+        else:
+            n2 -= 1
+    head = first[:n1].decode("utf-8", "ignore")
+    tail = second[:n2].decode("utf-8", "ignore")
+    return "_".join(p for p in (head, tail, label) if p)
 
 
 def _concurrently(create: CreateIndex) -> CreateIndex:
@@ -131,14 +162,28 @@ def _concurrently(create: CreateIndex) -> CreateIndex:
 
 class PostgresqlImpl(DialectImpl):
     name = "postgresql"
+    session_class = PostgresqlHealSession
+    online_session_class = PostgresqlOnlineHealSession
+    foreign_key_style = "inline"
     tested = True
     driver_modules = ("psycopg", "psycopg2", "psycopg2cffi", "asyncpg", "pg8000")
 
     def fold(self, name: str) -> str:
-        return name
+        """The name as the server stores it: cut to 63 bytes (NAMEDATALEN - 1)."""
+        if len(name) <= 15 or len(name.encode()) <= MAX_IDENTIFIER_BYTES:
+            return name
+        return name.encode()[:MAX_IDENTIFIER_BYTES].decode("utf-8", "ignore")
 
     def fold_all(self, names: Iterable[str]) -> tuple[str, ...]:
-        return tuple(names)
+        return tuple(map(self.fold, names))
+
+    def unique_constraint_name(self, table: str, columns: Iterable[str]) -> str:
+        """The server's own name for an unnamed one: ``<table>_<columns>_key``, shortened
+        the way PostgreSQL's makeObjectName shortens it."""
+        return pg_object_name(table, "_".join(columns), "key")
+
+    def enum_label_hint(self, column: ColumnShape) -> str | None:
+        return None  # ALTER TYPE ... ADD VALUE (add_enum_value)
 
     # -- catalog -------------------------------------------------------------------------
     def reflect(self, conn: Connection, schemas: Sequence[str | None]) -> SchemaShape:
@@ -150,11 +195,7 @@ class PostgresqlImpl(DialectImpl):
         return f"pg:{value}"
 
     def fingerprint_and_state(
-        self,
-        conn: Connection,
-        schemas: Sequence[str | None],
-        state_table: str,
-        models_hash: str,
+        self, conn: Connection, schemas: Schemas, state_table: str, models_hash: str
     ) -> tuple[str, Recorded | None]:
         quoted = conn.dialect.identifier_preparer.quote(state_table)
         sql = (
@@ -172,21 +213,8 @@ class PostgresqlImpl(DialectImpl):
         return f"pg:{row[0]}", recorded
 
     # -- heal ----------------------------------------------------------------------------
-    def heal_session(
-        self,
-        conn: Connection,
-        lock_timeout: float,
-        ddl_lock_timeout: float,
-        *,
-        online: bool = False,
-        index_timeout: float = 600.0,
-    ) -> HealSession:
-        if online:
-            return PostgresqlOnlineHealSession(conn, lock_timeout, ddl_lock_timeout, index_timeout)
-        return PostgresqlHealSession(conn, lock_timeout, ddl_lock_timeout)
-
     def lock_level(self, kind: OperationKind, online: bool = True) -> LockLevel:
-        if kind in (OperationKind.CREATE_INDEX, OperationKind.REBUILD_INDEX):
+        if kind in INDEX_BUILDS:
             return LockLevel.NONE if online else LockLevel.BLOCKS_WRITES
         if kind is OperationKind.ADD_COLUMN:
             # ACCESS EXCLUSIVE: for an instant online; until the whole heal commits otherwise
@@ -196,7 +224,7 @@ class PostgresqlImpl(DialectImpl):
     def adapt(self, op: Operation, online: bool, dialect: Dialect) -> Operation:
         """Online: ``CREATE INDEX CONCURRENTLY``; all-in-one: a plain ``REINDEX``."""
         ddl: list[Any] = list(op.ddl)
-        if op.kind is OperationKind.CREATE_INDEX and online:
+        if op.kind in INDEX_BUILDS and online:
             ddl = [_concurrently(d) if isinstance(d, CreateIndex) else d for d in ddl]
         elif op.kind is OperationKind.REBUILD_INDEX and not online:
             ddl = [
@@ -285,9 +313,27 @@ class PostgresqlImpl(DialectImpl):
                 statements.append(CreateEnumType(pg_enum))
         return statements
 
-    def add_column_ddl(self, table: sa.Table, column: sa.Column[Any]) -> list[ExecutableDDLElement]:
-        """One statement: the column with its foreign key as a column constraint."""
-        return [AddColumn(table, column, single_column_foreign_key(column), "inline")]
+    # -- queries -------------------------------------------------------------------------
+    def degraded_null(
+        self, type_: sa.types.TypeEngine[Any], dialect: Dialect
+    ) -> sa.ColumnElement[Any]:
+        """A typed NULL: PostgreSQL refuses a bare NULL in ORDER BY / GROUP BY ("non-integer
+        constant") and cannot always pick an operator for one. A type the database may lack
+        (an enum, a domain, a user-defined type) stays a bare NULL."""
+        impl = type_.dialect_impl(dialect)
+        if isinstance(impl, (sa.Enum, NamedType, sa.types.UserDefinedType)):
+            return sa.null()
+        return sa.cast(sa.null(), type_)
+
+    def add_enum_value_ddl(
+        self, column: sa.Column[Any], present: tuple[str, ...] | None
+    ) -> list[ExecutableDDLElement]:
+        """``ALTER TYPE ... ADD VALUE`` for each label of the column's native enum the
+        database lacks (every model label, each IF NOT EXISTS, when ``present`` is unknown)."""
+        type_ = column.type
+        if not (isinstance(type_, sa.Enum) and type_.native_enum and type_.name):
+            return []
+        return add_enum_values(type_, tuple(type_.enums), present or ())
 
     # -- errors --------------------------------------------------------------------------
     def error_code(self, orig: BaseException | None) -> str | None:
@@ -332,16 +378,7 @@ def _classify_text(exc: BaseException) -> SchemaError | None:
             )
         if len(names) >= 2:
             return SchemaError(DriftKind.MISSING_COLUMN, last_part(names[1]), names[0])
-    m = _COLUMN_OF.search(text)
-    if m:
-        return SchemaError(DriftKind.MISSING_COLUMN, last_part(m.group(2)), m.group(1))
-    m = _TABLE.search(text)
-    if m:
-        return SchemaError(DriftKind.MISSING_TABLE, last_part(m.group(1)), None)
-    m = _COLUMN.search(text)
-    if m:
-        return missing_column(exc, m.group(1), None)
-    return None
+    return classify_message(exc, text, _PATTERNS)
 
 
 def _scope(schemas: Sequence[str | None]) -> dict[str, Any]:

@@ -5,7 +5,7 @@ own ``_reflect_type``, so the result equals ``Inspector.get_multi_*``'s."""
 
 from __future__ import annotations
 
-import logging
+import inspect
 import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -14,31 +14,80 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..shape import ColumnShape, ForeignKeyShape, IndexShape, SchemaShape, TableKey, TableShape
-from .catalog import table_shape
-from .types import compile_type
+from ..shape import (
+    ColumnShape,
+    EnumTypes,
+    ForeignKeyShape,
+    IndexShape,
+    ObjectKey,
+    SchemaShape,
+    TableKey,
+    TableShape,
+)
+from .catalog import step_aside, table_shape
+from .inspector import fk_options
+from .types import compile_type, labels_of
 
-logger = logging.getLogger("flask_schemaguard")
+_PgTypeKey = tuple[str | None, str | None, str | None]
 
-# SQLAlchemy internals this reader uses, in one place. ``_NamedTypeLoader`` and the
-# ``_reflect_type(format_type, loader, ...)`` signature exist from SQLAlchemy 2.1: on 2.0 the
-# reader steps aside and the inspector reads the schema.
+# SQLAlchemy internals this reader uses, in one place. ``PGDialect._reflect_type`` turns a
+# catalog type string into a type: from SQLAlchemy 2.1 it takes a ``_NamedTypeLoader`` (and the
+# collation); on 2.0 the domains and enums loaded beforehand, as ``get_multi_columns`` does.
 try:
-    from sqlalchemy.dialects.postgresql.base import DOMAIN, _NamedTypeLoader
+    from sqlalchemy.dialects.postgresql.base import DOMAIN
 except ImportError:  # depends on the SQLAlchemy version
     DOMAIN = None  # type: ignore[assignment, misc]
+try:
+    from sqlalchemy.dialects.postgresql.base import _NamedTypeLoader
+except ImportError:  # SQLAlchemy 2.0
     _NamedTypeLoader = None  # type: ignore[assignment, misc]
 
 
 def unavailable_internals(dialect: Any) -> str:
     """The SQLAlchemy internals the reader needs that this version lacks ('' when none)."""
-    missing = []
-    if _NamedTypeLoader is None or DOMAIN is None:
-        missing.append("sqlalchemy.dialects.postgresql.base._NamedTypeLoader")
-    for name in ("_reflect_type", "_load_enums"):
-        if not hasattr(dialect, name):
-            missing.append(f"PGDialect.{name}")
+    needed = ["_reflect_type", "_load_enums"]
+    if _NamedTypeLoader is None:
+        needed.append("_load_domains")
+    missing = [f"PGDialect.{name}" for name in needed if not hasattr(dialect, name)]
+    if DOMAIN is None:
+        missing.append("sqlalchemy.dialects.postgresql.base.DOMAIN")
     return ", ".join(missing)
+
+
+def _type_reader(dialect: Any, conn: Connection) -> Callable[[_PgTypeKey], Any]:
+    """``(format_type, collation, collation schema)`` -> the type the inspector reflects."""
+    if _NamedTypeLoader is not None:  # SQLAlchemy 2.1
+        loader = _NamedTypeLoader(dialect, conn, {})
+
+        def reflect_21(key: _PgTypeKey) -> Any:
+            format_type, collation, collation_schema = key
+            return dialect._reflect_type(
+                format_type,
+                loader,
+                type_description="column",
+                collation=collation,
+                collation_schema=collation_schema,
+            )
+
+        return reflect_21
+    # SQLAlchemy 2.0: the domains and enums of every schema, keyed as get_multi_columns keys them
+    domains = {
+        ((d["schema"], d["name"]) if not d["visible"] else (d["name"],)): d
+        for d in dialect._load_domains(conn, schema="*")
+    }
+    enums = {
+        ((e["name"],) if e["visible"] else (e["schema"], e["name"])): e
+        for e in dialect._load_enums(conn, schema="*")
+    }
+    # 2.0.45 added a required ``collation`` argument (2.0.29-2.0.44 have none)
+    takes_collation = "collation" in inspect.signature(dialect._reflect_type).parameters
+
+    def reflect_20(key: _PgTypeKey) -> Any:
+        if takes_collation:
+            return dialect._reflect_type(key[0], domains, enums, "column", key[1])
+        return dialect._reflect_type(key[0], domains, enums, type_description="column")
+
+    return reflect_20
 
 
 # Tables as ``Inspector.get_table_names`` lists them: ordinary and partitioned, not temporary;
@@ -72,7 +121,8 @@ SELECT a.attrelid, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.
 # its schema as pg_get_constraintdef would qualify it (only when not visible).
 _PG_CONSTRAINTS = """
 SELECT con.conrelid, con.contype, con.conname, con.conkey, con.confrelid, con.confkey,
-       rc.relname, rn.nspname, pg_table_is_visible(rc.oid)
+       rc.relname, rn.nspname, pg_table_is_visible(rc.oid),
+       con.confdeltype, con.confupdtype, con.condeferrable, con.condeferred
   FROM pg_constraint con
   LEFT JOIN pg_class rc ON con.contype = 'f' AND rc.oid = con.confrelid
   LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
@@ -99,9 +149,19 @@ SELECT attrelid, attnum, attname FROM pg_attribute
  WHERE attrelid = ANY(CAST(:oids AS oid[])) AND attnum > 0
 """
 
-_PG_NEXTVAL = re.compile(r"""(nextval\(')([^']+)('.*$)""")
+# Sequences as ``Inspector.get_sequence_names`` lists them, for every schema in one statement
+# (the default schema: the visible ones of the search path).
+_PG_SEQUENCES = """
+SELECT n.nspname, c.relname, n.nspname = ANY(CAST(:names AS text[]))
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind = 'S' AND (n.nspname = ANY(CAST(:names AS text[])) OR (:with_default
+       AND n.nspname = ANY(current_schemas(false)) AND pg_table_is_visible(c.oid)))
+"""
+_PG_SCHEMAS = "SELECT nspname FROM pg_namespace WHERE nspname = ANY(CAST(:names AS text[]))"
+#: pg_constraint's action codes, as the model side spells them (None: NO ACTION).
+_PG_ACTIONS = {"a": None, "r": "restrict", "c": "cascade", "n": "set null", "d": "set default"}
 
-_PgTypeKey = tuple[str | None, str | None, str | None]
+_PG_NEXTVAL = re.compile(r"""(nextval\(')([^']+)('.*$)""")
 
 
 def read_postgresql(conn: Connection, schemas: Sequence[str | None]) -> SchemaShape | None:
@@ -110,38 +170,57 @@ def read_postgresql(conn: Connection, schemas: Sequence[str | None]) -> SchemaSh
     dialect: Any = conn.dialect
     missing = unavailable_internals(dialect)
     if missing or dialect.server_version_info < (12,):
-        logger.debug(
-            "schemaguard: PostgreSQL catalog reader unavailable (%s); using the inspector",
-            missing or f"server {dialect.server_version_info} < 12",
-        )
+        step_aside("PostgreSQL", missing or f"server {dialect.server_version_info} < 12")
         return None
-    assert _NamedTypeLoader is not None and DOMAIN is not None
-    loader = _NamedTypeLoader(dialect, conn, {})
+    assert DOMAIN is not None
+    reflect_type = _type_reader(dialect, conn)
     type_objects: dict[_PgTypeKey, tuple[Any, str]] = {}
 
     def type_of(key: _PgTypeKey) -> tuple[Any, str]:
         found = type_objects.get(key)
         if found is None:
-            format_type, collation, collation_schema = key
-            type_ = dialect._reflect_type(
-                format_type,
-                loader,
-                type_description="column",
-                collation=collation,
-                collation_schema=collation_schema,
-            )
+            type_ = reflect_type(key)
             found = type_objects[key] = (type_, compile_type(type_, dialect))
         return found
 
     tables: dict[TableKey, TableShape] = {}
+    absent = _missing_schemas(conn, schemas)
+    sequences: set[ObjectKey] = set()
     for schema in schemas:
-        tables.update(_pg_schema(conn, schema, type_of, DOMAIN))
-    enums: set[tuple[str | None, str]] = set()
+        if schema not in absent:
+            tables.update(_pg_schema(conn, schema, type_of, DOMAIN))
+    named = [s for s in schemas if s]
+    with_default = None in schemas
+    rows = conn.execute(sa.text(_PG_SEQUENCES), {"names": named, "with_default": with_default})
+    for nspname, name, is_named in rows:
+        if is_named:
+            sequences.add((nspname, name))
+        if with_default and (not is_named or nspname not in named):
+            sequences.add((None, name))
+    enums: dict[ObjectKey, tuple[str, ...]] = {}
     for schema in dict.fromkeys((None, *schemas)):
-        enums.update((schema, e["name"]) for e in dialect._load_enums(conn, schema=schema))
+        if schema in absent:
+            continue
+        enums.update(
+            ((schema, e["name"]), tuple(e["labels"]))
+            for e in dialect._load_enums(conn, schema=schema)
+        )
     return SchemaShape(
-        dialect=dialect.name, tables=tables, schemas=tuple(schemas), enums=frozenset(enums)
+        dialect=dialect.name,
+        tables=tables,
+        schemas=tuple(schemas),
+        enums=EnumTypes(enums),
+        sequences=frozenset(sequences),
+        missing_schemas=frozenset(absent),
     )
+
+
+def _missing_schemas(conn: Connection, schemas: Sequence[str | None]) -> set[str]:
+    named = [s for s in schemas if s]
+    if not named:
+        return set()
+    found = {r[0] for r in conn.execute(sa.text(_PG_SCHEMAS), {"names": named})}
+    return set(named) - found
 
 
 def _pg_schema(
@@ -185,7 +264,14 @@ def _pg_schema(
             if match is not None and "." not in match.group(2):
                 default = match.group(1) + f'"{schema}".' + match.group(2) + match.group(3)
         columns[oid].append(
-            ColumnShape(name, type_text, nullable, None if default is None else str(default))
+            ColumnShape(
+                name,
+                type_text,
+                nullable,
+                None if default is None else str(default),
+                labels=labels_of(type_),
+                generated="stored" if generated == "s" else None,
+            )
         )
 
     constraints = conn.execute(sa.text(_PG_CONSTRAINTS), params).fetchall()
@@ -209,6 +295,10 @@ def _pg_schema(
         referred,
         referred_nsp,
         visible,
+        on_delete,
+        on_update,
+        deferrable,
+        deferred,
     ) in constraints:
         local_names = attnames[oid]
         local = tuple(local_names[n] for n in conkey)
@@ -225,7 +315,15 @@ def _pg_schema(
                 referred_schema = None
             remote_names = attnames[ref_oid]
             remote = tuple(remote_names[n] for n in confkey)
-            fks[oid].append(ForeignKeyShape(conname, local, referred_schema, referred, remote))
+            options = fk_options(
+                _PG_ACTIONS.get(on_delete),
+                _PG_ACTIONS.get(on_update),
+                deferrable,
+                deferred and "deferred",
+            )
+            fks[oid].append(
+                ForeignKeyShape(conname, local, referred_schema, referred, remote, **options)
+            )
 
     indexes: dict[int, list[IndexShape]] = defaultdict(list)
     for oid, name, unique, nkeys, indkey, valid, expressions in conn.execute(
@@ -235,7 +333,8 @@ def _pg_schema(
         keys = tuple(
             table_names[num] if num else str(expressions[i]) for i, num in enumerate(indkey[:nkeys])
         )
-        indexes[oid].append(IndexShape(name, keys, bool(unique), bool(valid)))
+        expression = any(not num for num in indkey[:nkeys])
+        indexes[oid].append(IndexShape(name, keys, bool(unique), expression, bool(valid)))
 
     out: dict[TableKey, TableShape] = {}
     for oid, table in sorted(names.items(), key=lambda kv: kv[1]):

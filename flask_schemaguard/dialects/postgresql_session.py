@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.schema import CreateIndex, DropIndex
 
-from ..report import OperationKind
+from ..report import INDEX_BUILDS
 from .session import HealSession, LockTimeout, NotRun, lock_held_message, milliseconds
 
 LOCK_NOT_AVAILABLE = "55P03"
@@ -71,14 +71,9 @@ class PostgresqlOnlineHealSession(HealSession):
     """
 
     phased = True
+    deferred_kinds = INDEX_BUILDS
     _lock_conn: Connection | None = None
     _deadline: float | None = None
-
-    def __init__(
-        self, conn: Connection, lock_timeout: float, ddl_lock_timeout: float, index_timeout: float
-    ) -> None:
-        super().__init__(conn, lock_timeout, ddl_lock_timeout)
-        self.index_timeout = index_timeout
 
     def begin(self) -> None:
         lock_conn = self.conn.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
@@ -114,7 +109,8 @@ class PostgresqlOnlineHealSession(HealSession):
             raise NotRun(
                 f"not run: the transaction of tables and columns may hold its locks for "
                 f"SCHEMAGUARD_DDL_LOCK_TIMEOUT = {self.ddl_lock_timeout:g} s and that time is "
-                "spent; the next heal completes it"
+                "spent; the next heal completes it",
+                transient=True,
             )
         ms = milliseconds(left)
         self.conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{ms}ms'")
@@ -124,9 +120,6 @@ class PostgresqlOnlineHealSession(HealSession):
     def commit(self) -> None:
         self.conn.exec_driver_sql("COMMIT")
         self._deadline = None
-
-    def defers(self, kind: object) -> bool:
-        return kind in (OperationKind.CREATE_INDEX, OperationKind.REBUILD_INDEX)
 
     def run_outside(self, statements: Sequence[object]) -> None:
         """Each statement under the index timeout. A ``CREATE INDEX CONCURRENTLY`` that fails
@@ -147,7 +140,8 @@ class PostgresqlOnlineHealSession(HealSession):
                 left = "was dropped" if dropped else "stays, and the next heal rebuilds it"
                 raise NotRun(
                     f"cut short after SCHEMAGUARD_INDEX_TIMEOUT = {self.index_timeout:g} s "
-                    f"(the invalid index it made {left})"
+                    f"(the invalid index it made {left})",
+                    transient=True,
                 ) from exc
             watchdog.stop()
 

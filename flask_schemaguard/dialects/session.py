@@ -8,10 +8,12 @@ whose models share a schema must never heal it at the same time.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 from sqlalchemy.engine import Connection
 
 from ..errors import SchemaGuardError
+from ..report import OperationKind
 
 
 class LockTimeout(SchemaGuardError):
@@ -21,6 +23,12 @@ class LockTimeout(SchemaGuardError):
 class NotRun(SchemaGuardError):
     """An operation the session did not run (or cut short), with the reason: recorded as
     failed, and the rest of the heal goes on."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        #: The next heal may not meet it (a time budget spent, a build cut short): such a
+        #: failure is not recorded as one that fails the same way on this schema.
+        self.transient = transient
 
 
 class HealSession:
@@ -33,11 +41,26 @@ class HealSession:
 
     transactional = True
     phased = False
+    #: Operations a phased session runs after the commit, outside any transaction (when
+    #: nothing after them in the plan needs them first).
+    deferred_kinds: ClassVar[frozenset[OperationKind]] = frozenset()
 
-    def __init__(self, conn: Connection, lock_timeout: float, ddl_lock_timeout: float) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        lock_timeout: float,
+        ddl_lock_timeout: float,
+        *,
+        online: bool = False,
+        index_timeout: float = 600.0,
+    ) -> None:
         self.conn = conn
         self.lock_timeout = lock_timeout
         self.ddl_lock_timeout = ddl_lock_timeout
+        #: ``SCHEMAGUARD_ONLINE_DDL`` (sessions that have an online way of running DDL).
+        self.online = online
+        #: ``SCHEMAGUARD_INDEX_TIMEOUT``: how long one concurrent index build may run.
+        self.index_timeout = index_timeout
 
     def begin(self) -> None:
         """Take the lock (and open the transaction); on failure the caller calls
@@ -61,7 +84,7 @@ class HealSession:
 
     def defers(self, kind: object) -> bool:
         """True when operations of ``kind`` run after the commit, outside a transaction."""
-        return False
+        return kind in self.deferred_kinds
 
     def run_outside(self, statements: Sequence[object]) -> None:
         """Run a deferred operation's DDL (each statement commits itself)."""

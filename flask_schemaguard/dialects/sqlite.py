@@ -16,20 +16,18 @@ import logging
 import os
 import re
 from collections.abc import Sequence
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
-from sqlalchemy.schema import ExecutableDDLElement
 
 from ..report import DriftKind, LockLevel, OperationKind
 from ..shape import ColumnShape, SchemaShape
-from .base import DialectImpl, Recorded, single_column_foreign_key
-from .ddl import AddColumn
-from .driver_errors import SchemaError, driver_error, last_part, missing_column
+from .base import DialectImpl, Recorded, Schemas
+from .driver_errors import MessagePattern, SchemaError, classify_message, driver_error
 from .session import HealSession, LockTimeout, lock_held_message, milliseconds
-from .sqlite_catalog import read_sqlite
+from .sqlite_catalog import missing_databases, read_sqlite
+from .types import TypeRules
 
 logger = logging.getLogger("flask_schemaguard")
 
@@ -38,9 +36,16 @@ NON_CONSTANT_DEFAULT_HINT = (
     "expression) to an existing table: use a constant server_default, or write a migration"
 )
 
-_TABLE = re.compile(r"no such table: (?:main\.)?([\w$.]+)")
-_COLUMN = re.compile(r"no such column: ([\w$.]+)")
-_INSERT_COLUMN = re.compile(r"table ([\w$.]+) has no column named ([\w$]+)")
+STORED_COLUMN_HINT = (
+    "SQLite cannot add a STORED generated column (Computed(..., persisted=True)) to an existing "
+    "table: write a migration that rebuilds the table, or make it persisted=False"
+)
+
+_PATTERNS: tuple[MessagePattern, ...] = (
+    (re.compile(r"table ([\w$.]+) has no column named ([\w$]+)"), DriftKind.MISSING_COLUMN, 1, 2),
+    (re.compile(r"no such table: (?:main\.)?([\w$.]+)"), DriftKind.MISSING_TABLE, 1, None),
+    (re.compile(r"no such column: ([\w$.]+)"), DriftKind.MISSING_COLUMN, None, 1),
+)
 #: SQLITE_BUSY and SQLITE_LOCKED, with their extended codes (low byte).
 _BUSY_CODES = (5, 6)
 
@@ -83,10 +88,19 @@ def _schema_literal(schema: str | None) -> str:
 
 class SqliteImpl(DialectImpl):
     name = "sqlite"
+    session_class = SqliteHealSession  # one write transaction in both modes (one writer)
+    foreign_key_style = "inline"
     tested = True
     driver_modules = ("sqlite3", "pysqlite2", "pysqlcipher3", "aiosqlite")
-    compatible_families = frozenset({frozenset({"numeric", "float"})})
-    enforces_string_length = False  # VARCHAR(n) is TEXT affinity: any length fits
+    # Type affinity: VARCHAR(n) holds any length, NUMERIC(p, s) any number, BIGINT and
+    # INTEGER are one storage class, and a time zone is part of the text stored.
+    type_rules = TypeRules(
+        compatible=frozenset({frozenset({"numeric", "float"})}),
+        enforces_length=False,
+        enforces_details=False,
+    )
+
+    index_name_limit = 9999  # SQLite has none; SQLAlchemy's own limit
 
     def display_url(self, url: URL) -> str:
         """The absolute path of the database file (what the app really opens)."""
@@ -101,18 +115,17 @@ class SqliteImpl(DialectImpl):
         return shape if shape is not None else super().reflect(conn, schemas)
 
     def fingerprint(self, conn: Connection, schemas: Sequence[str | None]) -> str:
+        missing = missing_databases(conn, schemas)
         parts = [
-            str(conn.exec_driver_sql(f"PRAGMA {_schema_literal(s)}.schema_version").scalar())
+            "-"
+            if s in missing
+            else str(conn.exec_driver_sql(f"PRAGMA {_schema_literal(s)}.schema_version").scalar())
             for s in schemas
         ]
         return "sqlite:" + ",".join(parts)
 
     def fingerprint_and_state(
-        self,
-        conn: Connection,
-        schemas: Sequence[str | None],
-        state_table: str,
-        models_hash: str,
+        self, conn: Connection, schemas: Schemas, state_table: str, models_hash: str
     ) -> tuple[str, Recorded | None]:
         if tuple(schemas) != (None,) or conn.dialect.paramstyle != "qmark":
             return super().fingerprint_and_state(conn, schemas, state_table, models_hash)
@@ -137,17 +150,8 @@ class SqliteImpl(DialectImpl):
         return fp, (recorded_fp, items)
 
     # -- heal ----------------------------------------------------------------------------
-    def heal_session(
-        self,
-        conn: Connection,
-        lock_timeout: float,
-        ddl_lock_timeout: float,
-        *,
-        online: bool = False,
-        index_timeout: float = 600.0,
-    ) -> HealSession:
-        """One write transaction in both modes: the file has one writer at a time anyway."""
-        return SqliteHealSession(conn, lock_timeout, ddl_lock_timeout)
+    def missing_schema_hint(self, schema: str) -> str | None:
+        return f"attach the database file as '{schema}' (ATTACH DATABASE) on every connection"
 
     def keeps_data_in_pool(self, engine: Engine) -> bool:
         """An in-memory database lives in its pooled connection (``SingletonThreadPool`` or
@@ -156,11 +160,11 @@ class SqliteImpl(DialectImpl):
         memory = database in ("", ":memory:") or engine.url.query.get("mode") == "memory"
         return memory or isinstance(engine.pool, (StaticPool, SingletonThreadPool))
 
-    def add_column_ddl(self, table: sa.Table, column: sa.Column[Any]) -> list[ExecutableDDLElement]:
-        fk = single_column_foreign_key(column)
-        return [AddColumn(table, column, fk, "inline")]
-
     def unaddable_column_hint(self, column: ColumnShape) -> str | None:
+        if column.generated == "stored":
+            return STORED_COLUMN_HINT
+        if column.generated is not None:
+            return None  # a VIRTUAL column can be added
         default = column.default
         if default is None:
             return None
@@ -184,17 +188,7 @@ class SqliteImpl(DialectImpl):
 
     def classify(self, exc: BaseException) -> SchemaError | None:
         orig = driver_error(exc)
-        message = str(orig if orig is not None else exc)
-        m = _INSERT_COLUMN.search(message)
-        if m:
-            return SchemaError(DriftKind.MISSING_COLUMN, last_part(m.group(1)), m.group(2))
-        m = _TABLE.search(message)
-        if m:
-            return SchemaError(DriftKind.MISSING_TABLE, last_part(m.group(1)), None)
-        m = _COLUMN.search(message)
-        if m:
-            return missing_column(exc, m.group(1), None)
-        return None
+        return classify_message(exc, str(orig if orig is not None else exc), _PATTERNS)
 
     def is_lock_timeout(self, exc: BaseException) -> bool:
         return isinstance(exc, sa.exc.OperationalError) and _is_busy(exc)

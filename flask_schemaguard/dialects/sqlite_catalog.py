@@ -4,7 +4,6 @@ SQLAlchemy's own patterns, so the result equals ``Inspector.get_multi_*``'s."""
 
 from __future__ import annotations
 
-import logging
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -13,9 +12,8 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from ..shape import ColumnShape, ForeignKeyShape, IndexShape, SchemaShape, TableKey, TableShape
-from .catalog import TypeTexts, table_shape
-
-logger = logging.getLogger("flask_schemaguard")
+from .catalog import TypeTexts, step_aside, table_shape
+from .inspector import fk_options
 
 # SQLAlchemy internals this reader uses, in one place. Each may be absent from a SQLAlchemy
 # version (FK_PATTERN is module-level only from 2.0.53): the reader then steps aside.
@@ -54,7 +52,7 @@ _SQLITE_INDEXES = (
     + "ORDER BY m.name, il.seq, ii.seqno"
 )
 _SQLITE_FKS = (
-    'SELECT m.name, f.id, f."table", f."from", f."to" '
+    'SELECT m.name, f.id, f."table", f."from", f."to", f.on_delete, f.on_update '
     + _SQLITE_TABLES.format(q="{q}", fn="pragma_foreign_key_list(m.name, {lit}) AS f")
     + "ORDER BY m.name, f.id, f.seq"
 )
@@ -85,17 +83,30 @@ def read_sqlite(conn: Connection, schemas: Sequence[str | None]) -> SchemaShape 
     version = getattr(dialect, "server_version_info", None) or (0,)
     missing = unavailable_internals(resolve)
     if missing or tuple(version) < (3, 31):
-        logger.debug(
-            "schemaguard: SQLite catalog reader unavailable (%s); using the inspector",
-            missing or f"SQLite {version} < 3.31",
-        )
+        step_aside("SQLite", missing or f"SQLite {version} < 3.31")
         return None
     assert resolve is not None
     types = TypeTexts(dialect, resolve)
     tables: dict[TableKey, TableShape] = {}
+    absent = missing_databases(conn, schemas)
     for schema in schemas:
-        tables.update(_sqlite_schema(conn, schema, types))
-    return SchemaShape(dialect=dialect.name, tables=tables, schemas=tuple(schemas))
+        if schema not in absent:
+            tables.update(_sqlite_schema(conn, schema, types))
+    return SchemaShape(
+        dialect=dialect.name,
+        tables=tables,
+        schemas=tuple(schemas),
+        missing_schemas=frozenset(absent),
+    )
+
+
+def missing_databases(conn: Connection, schemas: Sequence[str | None]) -> set[str]:
+    """The named schemas that are not attached to this connection (``PRAGMA database_list``)."""
+    named = [s for s in schemas if s]
+    if not named:
+        return set()
+    attached = {str(r[1]).lower() for r in conn.exec_driver_sql("PRAGMA database_list")}
+    return {s for s in named if s.lower() not in attached}
 
 
 def _sqlite_schema(
@@ -119,11 +130,19 @@ def _sqlite_schema(
         if hidden == 1:  # a virtual table's hidden column
             continue
         type_ = type_.upper()
+        generated = None
         if hidden:  # generated: "INTEGER GENERATED ALWAYS" is reported as the type
             type_ = re.sub("generated", "", type_, flags=re.IGNORECASE)
             type_ = re.sub("always", "", type_, flags=re.IGNORECASE).strip()
+            generated = "stored" if hidden == 3 else "virtual"
         cols.append(
-            ColumnShape(col, types(type_), not notnull, None if default is None else str(default))
+            ColumnShape(
+                col,
+                types(type_),
+                not notnull,
+                None if default is None else str(default),
+                generated=generated,
+            )
         )
         if pk:
             pk_order[table].append((pk, col))
@@ -136,11 +155,11 @@ def _sqlite_schema(
             entry = indexes[table][index] = (bool(unique), [])
         entry[1].append(col)
 
-    fk_rows: dict[str, list[tuple[int, str, str, str | None]]] = defaultdict(list)
-    for table, fk_id, referred, local, remote in conn.exec_driver_sql(
+    fk_rows: dict[str, list[_FkRow]] = defaultdict(list)
+    for table, fk_id, referred, local, remote, on_delete, on_update in conn.exec_driver_sql(
         _SQLITE_FKS.format(**fmt)
     ).fetchall():
-        fk_rows[table].append((fk_id, referred, local, remote))
+        fk_rows[table].append((fk_id, referred, local, remote, on_delete, on_update))
 
     out: dict[TableKey, TableShape] = {}
     for table, cols in columns.items():
@@ -148,7 +167,10 @@ def _sqlite_schema(
         auto: dict[tuple[str, ...], bool] = {}
         for index, (unique, index_cols) in indexes.get(table, {}).items():
             if any(c is None for c in index_cols):
-                continue  # expression index: SQLAlchemy skips it
+                # an expression index (SQLAlchemy's inspector skips it): known by its name
+                names = tuple(c if c is not None else "<expression>" for c in index_cols)
+                regular.append(IndexShape(index, names, unique, True))
+                continue
             names = tuple(c for c in index_cols if c is not None)
             if index.startswith("sqlite_autoindex"):
                 auto[names] = True
@@ -186,15 +208,19 @@ def _sqlite_parse_uniques(
         yield None, _sqlite_cols(match.group(1) or match.group(2))
 
 
+_FkRow = tuple[int, str, str, str | None, str, str]
+
+
 def _sqlite_fks(
     schema: str | None,
     table_sql: str | None,
-    rows: list[tuple[int, str, str, str | None]],
+    rows: list[_FkRow],
     pks: dict[str, list[str]],
 ) -> list[ForeignKeyShape]:
-    """Foreign keys exactly as SQLAlchemy's SQLite dialect assembles them (get_foreign_keys)."""
+    """Foreign keys exactly as SQLAlchemy's SQLite dialect assembles them (get_foreign_keys);
+    actions from the pragma, deferrability from the CREATE TABLE text."""
     fks: dict[int, dict[str, Any]] = {}
-    for fk_id, referred, local, remote in rows:
+    for fk_id, referred, local, remote, on_delete, on_update in rows:
         fk = fks.get(fk_id)
         if fk is None:
             fk = fks[fk_id] = {
@@ -203,6 +229,7 @@ def _sqlite_fks(
                 "table": referred,
                 # no referred column named in the DDL: the referred table's primary key
                 "remote": [] if remote else list(pks.get(referred, [])),
+                "options": fk_options(on_delete, on_update, None, None),
             }
         fk["local"].append(local)
         if remote:
@@ -214,7 +241,9 @@ def _sqlite_fks(
     by_sig = {sig(f["local"], f["table"], f["remote"]): f for f in fks.values()}
     if _sqlite_fks_unnamed(table_sql or "", fks.values()):
         return [
-            ForeignKeyShape(None, tuple(f["local"]), schema, f["table"], tuple(f["remote"]))
+            ForeignKeyShape(
+                None, tuple(f["local"]), schema, f["table"], tuple(f["remote"]), **f["options"]
+            )
             for f in by_sig.values()
         ]
     ordered = []
@@ -223,16 +252,24 @@ def _sqlite_fks(
         quoted_name, plain_name, local_sig, quoted_ref, plain_ref, remote_sig = match.group(
             1, 2, 3, 4, 5, 6
         )
+        deferrable, initially = match.group(8, 9)
         local_cols = _sqlite_cols(local_sig)
         remote_cols = _sqlite_cols(remote_sig) if remote_sig else local_cols
         key = sig(local_cols, quoted_ref or plain_ref, remote_cols)
         found = by_sig.pop(key, None)
         if found is not None:
             found["name"] = quoted_name or plain_name
+            found["options"]["deferrable"] = fk_options(
+                None, None, deferrable and "NOT" not in deferrable.upper(), initially
+            )["deferrable"]
             ordered.append(found)
+    # A column's own REFERENCES clause (what ADD COLUMN writes) is not parsed, as in
+    # SQLAlchemy's reflection: read as not deferrable.
     ordered.extend(by_sig.values())
     return [
-        ForeignKeyShape(f["name"], tuple(f["local"]), schema, f["table"], tuple(f["remote"]))
+        ForeignKeyShape(
+            f["name"], tuple(f["local"]), schema, f["table"], tuple(f["remote"]), **f["options"]
+        )
         for f in ordered
     ]
 
@@ -245,6 +282,8 @@ def _sqlite_fks_unnamed(table_sql: str, fks: Iterable[dict[str, Any]]) -> bool:
     if not table_sql.isascii():
         return False
     lowered = table_sql.lower()
+    if "deferrable" in lowered:
+        return False
     first_constraint = lowered.find("constraint")
     if first_constraint != -1 and first_constraint < lowered.rfind("foreign"):
         return False

@@ -52,7 +52,11 @@ class AuditTrail:
         except sa.exc.DBAPIError as exc:
             if exc.connection_invalidated:
                 raise
-            self._turn_off(target, f"cannot create table {table.name!r}", exc)
+            self._turn_off(target, f"cannot create the guard's table {table.name!r}", exc)
+
+    def is_on(self, target: Target) -> bool:
+        """True when rows are written for ``target``'s bind in the current heal."""
+        return self.table is not None and target.bind not in self._off
 
     def write(
         self,
@@ -71,7 +75,7 @@ class AuditTrail:
             created_at=utcnow(),
             bind=target.bind,
             operation=op.kind.value,
-            table_name=op.table,
+            table_name=f"{op.schema}.{op.table}" if op.schema else op.table,
             object_name=op.name,
             ddl=op.sql,
             outcome="applied" if error is None else "failed",

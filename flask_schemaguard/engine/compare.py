@@ -1,4 +1,8 @@
-"""Compare model shapes with reflected shapes: a pure function, no I/O."""
+"""Compare model shapes with reflected shapes: a pure function, no I/O.
+
+Tables and columns here; indexes, unique constraints and foreign keys in ``compare_keys``;
+schemas, sequences and what a new table's foreign keys need in ``compare_objects``.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,9 @@ from collections.abc import Callable
 
 from ..dialects import DialectImpl, impl_for
 from ..report import Drift, DriftKind, Severity
-from ..shape import IndexShape, SchemaShape, TableShape
-from .filters import unique_name
+from ..shape import ColumnShape, SchemaShape, TableShape
+from .compare_keys import Add, diff_keys
+from .compare_objects import check_foreign_key_targets, diff_schemas, diff_sequences
 
 Excluded = Callable[[str | None, str], bool]
 
@@ -32,7 +37,8 @@ def diff(
         return name if database.case_sensitive_tables else impl.fold(name)
 
     live = {(s, fold_table(n)): t for (s, n), t in database.tables.items()}
-    items: list[Drift] = []
+    items: list[Drift] = diff_schemas(model, database, impl, bind)
+    items += diff_sequences(model, database, impl, bind, excluded)
     seen: set[tuple[str | None, str]] = set()
     for (schema, name), table in model.tables.items():
         if excluded(schema, name):
@@ -55,6 +61,7 @@ def diff(
             )
             continue
         items.extend(_diff_table(table, found, impl, bind))
+    items = check_foreign_key_targets(items, model, live, impl, fold_table)
     for (schema, folded), table in sorted(live.items(), key=lambda kv: (kv[0][0] or "", kv[0][1])):
         if (schema, folded) in seen or excluded(schema, table.name):
             continue
@@ -125,16 +132,7 @@ def _diff_table(
                 hint,
             )
             continue
-        if not impl.types_match(col.type_text, found.type_text):
-            add(
-                DriftKind.TYPE_MISMATCH,
-                col.name,
-                Severity.WARNING,
-                False,
-                f"Column '{qual}.{col.name}' is {found.type_text or 'untyped'} in the database "
-                f"but {col.type_text} in the model.",
-                "retyping is never automatic: write a migration",
-            )
+        _diff_column(col, found, qual, impl, add)
         if key not in pk and col.nullable != found.nullable:
             want = "NULL" if col.nullable else "NOT NULL"
             have = "NULL" if found.nullable else "NOT NULL"
@@ -162,121 +160,57 @@ def _diff_table(
         add(
             DriftKind.PRIMARY_KEY_MISMATCH,
             None,
-            Severity.ERROR,
+            Severity.WARNING,  # queries still work without the constraint
             False,
             f"Primary key of '{qual}' is ({', '.join(live.primary_key) or 'none'}) in the "
             f"database but ({', '.join(model.primary_key)}) in the model.",
             "primary keys are never changed automatically: write a migration",
         )
-
-    def buildable(columns: tuple[str, ...]) -> bool:
-        folded = [impl.fold(c) for c in columns]
-        return all(c in live_cols or c in addable_cols or c not in model_cols for c in folded)
-
-    live_indexes = live.indexes + live.uniques
-    live_by_name = {impl.fold(i.name): i for i in live_indexes if i.name}
-    implicit = impl.implicit_indexes(live)
-    live_sigs = {
-        (impl.fold_all(i.columns), i.unique)
-        for i in live_indexes
-        if i.valid and not (i.name and impl.fold(i.name) in implicit)
-    }
-    live_sigs.add((impl.fold_all(live.primary_key), True))
-    matched: set[str] = set()
-
-    def present(ix: IndexShape) -> bool:
-        if ix.name and impl.fold(ix.name) in live_by_name:
-            matched.add(impl.fold(ix.name))
-            return True
-        cols = impl.fold_all(ix.columns)
-        for sig_cols, sig_unique in live_sigs:
-            if sig_cols == cols and (sig_unique or not ix.unique):
-                return True
-        if ix.unique:  # a unique constraint on the same columns in another order
-            return any(set(s[0]) == set(cols) and s[1] for s in live_sigs)
-        return False
-
-    for ix in model.indexes:
-        if not present(ix):
-            add(
-                DriftKind.MISSING_INDEX,
-                ix.name,
-                Severity.WARNING,
-                buildable(ix.columns),
-                f"{'Unique index' if ix.unique else 'Index'} '{ix.name}' on "
-                f"'{qual}' ({', '.join(ix.columns)}) does not exist in the database.",
-            )
-    for uc in model.uniques:
-        if not present(uc):
-            add(
-                DriftKind.MISSING_UNIQUE_CONSTRAINT,
-                uc.name or unique_name(tname, uc.columns),
-                Severity.WARNING,
-                buildable(uc.columns),
-                f"Unique constraint on '{qual}' ({', '.join(uc.columns)}) does not exist in "
-                "the database.",
-                "healed as a unique index; fails if duplicate rows exist",
-            )
-    for ix in model.indexes + model.uniques:
-        found_ix = live_by_name.get(impl.fold(ix.name)) if ix.name else None
-        if found_ix is not None and not found_ix.valid:
-            add(
-                DriftKind.INVALID_INDEX,
-                found_ix.name,
-                Severity.WARNING,
-                True,
-                f"Index '{found_ix.name}' on '{qual}' is invalid in the database (a concurrent "
-                "build was interrupted): queries do not use it.",
-                "rebuilt with REINDEX INDEX CONCURRENTLY (PostgreSQL 12 or later)",
-            )
-
-    live_fks = {
-        (
-            impl.fold_all(f.columns),
-            impl.fold(f.referred_table),
-            impl.fold_all(f.referred_columns),
-        )
-        for f in live.foreign_keys
-    }
-    for fk in model.foreign_keys:
-        folded_cols = impl.fold_all(fk.columns)
-        if any(c in missing_cols for c in folded_cols):
-            continue  # added together with its column
-        sig = (
-            folded_cols,
-            impl.fold(fk.referred_table),
-            impl.fold_all(fk.referred_columns),
-        )
-        if sig not in live_fks:
-            add(
-                DriftKind.MISSING_FOREIGN_KEY,
-                fk.name,
-                Severity.WARNING,
-                False,
-                f"Foreign key '{qual}' ({', '.join(fk.columns)}) -> "
-                f"{fk.referred_table} ({', '.join(fk.referred_columns)}) does not exist in the "
-                "database.",
-                impl.missing_foreign_key_hint(),
-            )
-
-    model_index_names = {impl.fold(i.name) for i in model.indexes + model.uniques if i.name}
-    model_sigs = {impl.fold_all(i.columns) for i in model.indexes + model.uniques}
-    fk_sigs = {impl.fold_all(f.columns) for f in live.foreign_keys}
-    for ix in live.indexes:
-        if not ix.name:
-            continue
-        folded = impl.fold(ix.name)
-        cols = impl.fold_all(ix.columns)
-        if folded in matched or folded in model_index_names or cols in model_sigs:
-            continue
-        if cols in fk_sigs or cols == impl.fold_all(live.primary_key):
-            continue  # MySQL's automatic index for a foreign key / the primary key
-        add(
-            DriftKind.EXTRA_INDEX,
-            ix.name,
-            Severity.INFO,
-            False,
-            f"Index '{ix.name}' on '{qual}' exists in the database but not in the model "
-            "(left alone).",
-        )
+    items.extend(diff_keys(model, live, impl, bind, missing_cols, addable_cols))
     return items
+
+
+def _diff_column(
+    col: ColumnShape, found: ColumnShape, qual: str, impl: DialectImpl, add: Add
+) -> None:
+    """Type and enum labels of a column both sides have."""
+    if col.labels is not None and found.labels is not None:
+        _diff_labels(col, found, qual, impl, add)
+        if impl.types_match(col.type_text, found.type_text):
+            return
+    if not impl.types_match(col.type_text, found.type_text):
+        add(
+            DriftKind.TYPE_MISMATCH,
+            col.name,
+            Severity.WARNING,
+            False,
+            f"Column '{qual}.{col.name}' is {found.type_text or 'untyped'} in the database "
+            f"but {col.type_text} in the model.",
+            "retyping is never automatic: write a migration",
+        )
+
+
+def _diff_labels(
+    col: ColumnShape, found: ColumnShape, qual: str, impl: DialectImpl, add: Add
+) -> None:
+    model_labels, live_labels = col.labels or (), found.labels or ()
+    lacking = [label for label in model_labels if label not in live_labels]
+    extra = [label for label in live_labels if label not in model_labels]
+    if not lacking and not extra:
+        return
+    parts = []
+    if lacking:
+        parts.append("lacks " + ", ".join(repr(label) for label in lacking))
+    if extra:
+        parts.append("has " + ", ".join(repr(label) for label in extra) + " too")
+    detail = (
+        f"Column '{qual}.{col.name}' ({col.type_text}): the database's type "
+        + " and ".join(parts)
+        + "."
+    )
+    if lacking:  # inserting a label the database lacks fails
+        hint = impl.enum_label_hint(col)
+        add(DriftKind.ENUM_MISMATCH, col.name, Severity.ERROR, hint is None, detail, hint)
+    else:
+        hint = "labels are never removed automatically"
+        add(DriftKind.ENUM_MISMATCH, col.name, Severity.WARNING, False, detail, hint)

@@ -20,7 +20,7 @@ from ..dialects import impl_for
 from ..dialects.base import Recorded
 from ..dialects.session import HealSession
 from ..report import Drift
-from .outcomes import bind_name, db_message, dump_items, load_items
+from .outcomes import Failed, bind_name, db_message, dump_items, load_state
 from .owned_tables import state_table
 from .settings import Settings
 from .targets import Target
@@ -68,8 +68,11 @@ class FastPath:
         with self._lock:
             self._memory[_key(target)] = (fp, dump_items(items))
 
-    def recorded_in_lock(self, conn: Connection, target: Target) -> tuple[list[Drift], str] | None:
-        """The recorded in-sync report, if the schema has not changed since it was recorded.
+    def recorded_in_lock(
+        self, conn: Connection, target: Target
+    ) -> tuple[list[Drift], str, Failed] | None:
+        """The recorded report (and the operations that failed on it), if the schema has not
+        changed since it was recorded.
 
         ``has_table`` first: inside the heal transaction a failing statement would abort it.
         """
@@ -81,11 +84,22 @@ class FastPath:
         fp, recorded = impl_for(conn).fingerprint_and_state(
             conn, target.schemas, self.settings.state_table, target.models_hash
         )
-        return (load_items(recorded[1]), fp) if recorded and recorded[0] == fp else None
+        if not recorded or recorded[0] != fp:
+            return None
+        items, failed = load_state(recorded[1])
+        return items, fp, failed
 
-    def record(self, session: HealSession, target: Target, items: list[Drift]) -> str | None:
-        """Record an in-sync check in the database; a failure (say a read-only database user)
-        only costs later starts their fast path, so it is logged, not raised."""
+    def record(
+        self,
+        session: HealSession,
+        target: Target,
+        items: list[Drift],
+        failed: Failed | None = None,
+    ) -> str | None:
+        """Record a check in the database: an in-sync one, or the one after a heal whose
+        ``failed`` operations are then not run again on this schema. A failure to write it
+        (say a read-only database user) only costs later starts their fast path, so it is
+        logged, not raised."""
         assert self.settings.state_table
         table = state_table(self.settings.state_table)
         conn = session.conn
@@ -100,7 +114,7 @@ class FastPath:
                 table.insert().values(
                     models_hash=target.models_hash,
                     fingerprint=fp,
-                    items=dump_items(items),
+                    items=dump_items(items, failed),
                     checked_at=utcnow(),
                 )
             )

@@ -1,4 +1,4 @@
-"""Which tables a check looks at (exclusion patterns), and the names the guard gives."""
+"""Which tables a check looks at (exclusion patterns)."""
 
 from __future__ import annotations
 
@@ -23,8 +23,3 @@ class TableFilter:
         return any(
             fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(qualified, p) for p in self.patterns
         )
-
-
-def unique_name(table: str, columns: Iterable[str]) -> str:
-    """The name given to an unnamed unique constraint's index: ``uq_<table>_<columns>``."""
-    return "uq_" + table + "_" + "_".join(columns)

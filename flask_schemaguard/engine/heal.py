@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -15,10 +15,11 @@ from ..dialects import DialectImpl, impl_for
 from ..dialects.session import HealSession, NotRun
 from ..report import Drift, DriftKind, LockLevel, Operation, OperationKind, Severity
 from .audit import AuditTrail
+from .audit_marks import note_revision, prune
 from .compare import diff
 from .fastpath import FastPath
 from .filters import TableFilter
-from .outcomes import BindCheck, bind_in_sync, bind_name, info_of
+from .outcomes import NOT_RETRIED, BindCheck, bind_in_sync, bind_name, info_of
 from .planner import Plan, make_plan
 from .settings import Settings
 from .targets import Target
@@ -35,6 +36,8 @@ class BindOutcome:
     failed: list[tuple[Operation, str]] = field(default_factory=list)
     skipped: list[Drift] = field(default_factory=list)
     after: BindCheck | None = None
+    #: A failure the next heal may not meet (a DDL lock timeout): never recorded.
+    transient: bool = False
 
 
 def plan_for(
@@ -57,7 +60,15 @@ def plan_for(
     )
     impl = impl_for(target.engine)
     online = settings.online_ddl
-    ops = [impl.adapt(op, online, target.engine.dialect) for op in plan.operations]
+    # an index build a later table or column needs (a new table's foreign key over a unique
+    # index) runs in the short transaction, the all-in-one way; the rest after it
+    deferred = impl.deferred_kinds(online)
+    split = deferred_from(plan.operations, deferred)
+    dialect = target.engine.dialect
+    ops = [
+        impl.adapt(op, online and (position >= split or op.kind not in deferred), dialect)
+        for position, op in enumerate(plan.operations)
+    ]
     reasons = impl.rewrite_reasons(conn, ops) if conn is not None else {}
     if not reasons:
         return Plan(tuple(ops), plan.skipped)
@@ -72,6 +83,15 @@ def plan_for(
                 continue
         kept.append(op)
     return Plan(tuple(kept), tuple(skipped))
+
+
+def deferred_from(ops: Sequence[Operation], deferred: Collection[object]) -> int:
+    """Where the tail of ``ops`` that may run after the short transaction starts: the
+    operations of ``deferred`` kinds with nothing after them that is not."""
+    split = len(ops)
+    while split > 0 and ops[split - 1].kind in deferred:
+        split -= 1
+    return split
 
 
 def _left_for_a_person(op: Operation, reason: str, items: list[Drift]) -> Drift:
@@ -109,7 +129,14 @@ class BindHealer:
         self.after_operation = after_operation
         self.audit = AuditTrail(settings.audit_table)
 
-    def heal(self, target: Target, targets: Only | None, wait: bool = True) -> BindOutcome:
+    def heal(
+        self,
+        target: Target,
+        targets: Only | None,
+        wait: bool = True,
+        *,
+        retry_failed: bool = False,
+    ) -> BindOutcome:
         """Lock, diff again, apply, record: one transaction where the database has one (or,
         online, a short one for tables and columns, then each index outside it)."""
         settings = self.settings
@@ -125,7 +152,7 @@ class BindHealer:
             )
             try:
                 session.begin()
-                outcome = self._heal_locked(session, impl, target, targets)
+                outcome = self._heal_locked(session, impl, target, targets, retry_failed)
                 session.commit()
             except BaseException:
                 _quietly(session.rollback)
@@ -142,21 +169,32 @@ class BindHealer:
         return items, shape.enums
 
     def _heal_locked(
-        self, session: HealSession, impl: DialectImpl, target: Target, targets: Only | None
+        self,
+        session: HealSession,
+        impl: DialectImpl,
+        target: Target,
+        targets: Only | None,
+        retry_failed: bool = False,
     ) -> BindOutcome:
         recorded = self.fast_path.recorded_in_lock(session.conn, target)
-        if recorded is not None:  # a process we waited for has healed and recorded it
-            return BindOutcome(after=BindCheck(recorded[0], info_of(target), recorded[1]))
+        if recorded is not None and not (retry_failed and recorded[2]):
+            # a process we waited for has healed and recorded it (failures included)
+            done, recorded_fp, failed = recorded
+            after = BindCheck(done, info_of(target), recorded_fp, failed=failed)
+            return BindOutcome(failed=[(op, e + NOT_RETRIED) for op, e in failed], after=after)
         items, enums = self._diff(session, impl, target)
         plan = plan_for(target, only(items, targets), enums, self.settings, session.conn)
         outcome = BindOutcome(skipped=list(plan.skipped))
         if plan.operations:
             self.audit.ensure(session, impl, target)
+            if self.audit.is_on(target):
+                self._keep_audit_marks(session, target)
         not_created: set[tuple[str | None, str]] = set()
-        later = [op for op in plan.operations if session.defers(op.kind)]
-        for op in plan.operations:
-            if op not in later:
-                self._step(session, impl, target, op, outcome, not_created, inside=True)
+        ops = plan.operations
+        split = deferred_from(ops, session.deferred_kinds if session.phased else ())
+        later = ops[split:]
+        for op in ops[:split]:
+            self._step(session, impl, target, op, outcome, not_created, inside=True)
         if session.phased:  # online: the short transaction ends before any index build
             session.commit()
             for op in later:
@@ -165,10 +203,42 @@ class BindHealer:
         if outcome.applied:
             items, _ = self._diff(session, impl, target)
         fp: str | None = None
-        if bind_in_sync(items) and self.fast_path.records_state:
-            fp = self.fast_path.record(session, target, items)
+        settled = bind_in_sync(items) or (
+            bool(outcome.failed) and not outcome.transient and targets is None
+        )
+        if settled and self.fast_path.records_state:
+            # in sync, or what failed fails the same way until the schema or models change
+            fp = self.fast_path.record(session, target, items, outcome.failed)
         outcome.after = BindCheck(items, info_of(target), fp)
         return outcome
+
+    def _keep_audit_marks(self, session: HealSession, target: Target) -> None:
+        """Note the Alembic revision (for ``revision --from-history``) and prune old rows."""
+        settings = self.settings
+        audit = settings.audit_table
+        assert audit is not None
+        conn = session.conn
+        work: list[tuple[str, Callable[[], object]]] = []
+        if settings.migrations_dir and settings.state_table:
+            state = settings.state_table
+            work.append(
+                (
+                    "note the Alembic revision",
+                    lambda: note_revision(conn, state, audit, target.bind),
+                )
+            )
+        if settings.audit_retention_days is not None:
+            days = settings.audit_retention_days
+            work.append(("prune the audit trail", lambda: prune(conn, audit, days)))
+        for what, step in work:
+            try:
+                session.attempt(step)
+            except sa.exc.DBAPIError as exc:  # bookkeeping only: the heal goes on
+                if exc.connection_invalidated:
+                    raise
+                logger.warning(
+                    "schemaguard: could not %s on %s: %s", what, bind_name(target), exc.orig
+                )
 
     def _step(
         self,
@@ -207,11 +277,13 @@ class BindHealer:
                 session.run_outside(op.ddl)
         except NotRun as exc:
             error = str(exc)
+            outcome.transient = outcome.transient or exc.transient
         except sa.exc.DBAPIError as exc:
             if exc.connection_invalidated:
                 raise
             error = impl.error_message(exc)
             if impl.is_lock_timeout(exc):
+                outcome.transient = True
                 error += (
                     f" (waited SCHEMAGUARD_DDL_LOCK_TIMEOUT = {self.settings.ddl_lock_timeout:g} s"
                     " for a table lock held by another transaction (another connection's, or"

@@ -5,11 +5,21 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 
 from ..dialects import display_url, impl_for
-from ..report import DatabaseInfo, Drift, DriftKind, DriftReport, Severity
+from ..report import (
+    DatabaseInfo,
+    Drift,
+    DriftKind,
+    DriftReport,
+    LockLevel,
+    Operation,
+    OperationKind,
+    Severity,
+)
 from .targets import Target
 
 logger = logging.getLogger("flask_schemaguard")
@@ -25,6 +35,8 @@ class BindCheck:
     fast: bool = False
     table_names: set[str] = field(default_factory=set)
     enums: frozenset[tuple[str | None, str]] = frozenset()
+    #: Operations that failed on this very schema and are not run again (from the record).
+    failed: list[tuple[Operation, str]] = field(default_factory=list)
 
 
 def report_of(checks: list[BindCheck]) -> DriftReport:
@@ -78,11 +90,50 @@ def bind_in_sync(items: list[Drift]) -> bool:
     return not any(i.severity is not Severity.INFO for i in items)
 
 
-def dump_items(items: list[Drift]) -> str:
-    return json.dumps([i.to_dict() for i in items], sort_keys=True)
+Failed = list[tuple[Operation, str]]
+
+NOT_RETRIED = (
+    " (not run again: it failed on this same schema; it is retried when the schema or the "
+    "models change, or by an explicit heal)"
+)
+
+
+def dump_items(items: list[Drift], failed: Failed | None = None) -> str:
+    """A check's items as recorded; with the operations that failed, when some did."""
+    listed = [i.to_dict() for i in items]
+    if not failed:
+        return json.dumps(listed, sort_keys=True)
+    ops = [{"operation": op.to_dict(), "error": error} for op, error in failed]
+    return json.dumps({"items": listed, "failed": ops}, sort_keys=True)
+
+
+def load_state(text: str) -> tuple[list[Drift], Failed]:
+    """The items and failed operations of a record (``dump_items``)."""
+    data = json.loads(text)
+    if isinstance(data, list):
+        return _drifts(data), []
+    failed = [(_operation(f["operation"]), str(f["error"])) for f in data["failed"]]
+    return _drifts(data["items"]), failed
+
+
+def _operation(d: dict[str, Any]) -> Operation:
+    """A recorded operation, for the report (its DDL constructs are not kept: never run)."""
+    return Operation(
+        kind=OperationKind(d["kind"]),
+        bind=d["bind"],
+        schema=d["schema"],
+        table=d["table"],
+        name=d["name"],
+        statements=tuple(d["statements"]),
+        lock=LockLevel(d["lock"]),
+    )
 
 
 def load_items(text: str) -> list[Drift]:
+    return load_state(text)[0]
+
+
+def _drifts(data: list[dict[str, Any]]) -> list[Drift]:
     return [
         Drift(
             kind=DriftKind(d["kind"]),
@@ -95,5 +146,5 @@ def load_items(text: str) -> list[Drift]:
             schema=d["schema"],
             hint=d.get("hint"),
         )
-        for d in json.loads(text)
+        for d in data
     ]

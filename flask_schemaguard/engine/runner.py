@@ -6,7 +6,7 @@ Framework-free: the Flask extension, the CLI and the tests all drive a :class:`R
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -21,13 +21,14 @@ from .filters import TableFilter
 from .heal import BindHealer, BindOutcome, Only, only, plan_for
 from .migrations import pending_migrations
 from .outcomes import (
+    NOT_RETRIED,
     BindCheck,
     bind_in_sync,
     bind_name,
     blocks_heal,
     db_message,
     info_of,
-    load_items,
+    load_state,
     lock_timeout_check,
     report_of,
     unreachable,
@@ -37,6 +38,9 @@ from .settings import Settings
 from .targets import Target, TargetSource
 
 logger = logging.getLogger("flask_schemaguard")
+
+#: Bind names to limit a plan or heal to (None in it: the default bind); None: every bind.
+Binds = Collection[str | None] | None
 
 
 class Runner:
@@ -89,6 +93,10 @@ class Runner:
                 out[target.bind] = None
         return out
 
+    def check_target(self, target: Target, *, fast: bool = True) -> BindCheck:
+        """One bind's check, with what a plan needs (its live enums)."""
+        return self._check_bind(target, fast=fast)
+
     def _check_bind(self, target: Target, *, fast: bool) -> BindCheck:
         info = info_of(target)
         try:
@@ -101,7 +109,8 @@ class Runner:
                 if fast:
                     fp, recorded = self.fast_path.lookup(conn, target)
                     if recorded is not None and recorded[0] == fp:
-                        return BindCheck(load_items(recorded[1]), info, fp, fast=True)
+                        items, failed = load_state(recorded[1])
+                        return BindCheck(items, info, fp, fast=True, failed=failed)
                     shape = impl.reflect(conn, target.schemas)
                 else:  # MariaDB: the fingerprint from the same catalog reads as the shape
                     shape, fp = impl.reflect_and_fingerprint(conn, target.schemas)
@@ -127,21 +136,28 @@ class Runner:
         return pending_migrations(conn, self.settings.migrations_dir, names, target.bind)
 
     # -- plan ----------------------------------------------------------------------------
-    def plan(self) -> list[Operation]:
+    def plan(self, binds: Binds = None) -> list[Operation]:
         """The operations a heal would run now (read-only)."""
-        return list(self.plan_with_skipped().operations)
+        return list(self.plan_with_report(binds)[0].operations)
 
-    def plan_with_skipped(self) -> Plan:
+    def plan_with_skipped(self, binds: Binds = None) -> Plan:
         """The operations a heal would run now, and the drift it would leave (read-only)."""
+        return self.plan_with_report(binds)[0]
+
+    def plan_with_report(self, binds: Binds = None) -> tuple[Plan, DriftReport]:
+        """The plan (each operation as this mode runs it, and the drift it leaves) and the
+        report it comes from (read-only)."""
         ops: list[Operation] = []
         skipped: list[Drift] = []
-        for target in self.targets:
+        checks: list[BindCheck] = []
+        for target in self._selected(binds):
             check = self._check_bind(target, fast=False)
+            checks.append(check)
             if check.info.reachable and not blocks_heal(check.items):
                 plan = self._plan_target(target, check.items, check.enums)
                 ops.extend(plan.operations)
                 skipped.extend(plan.skipped)
-        return Plan(tuple(ops), tuple(skipped))
+        return Plan(tuple(ops), tuple(skipped)), report_of(checks)
 
     def _plan_target(
         self, target: Target, items: list[Drift], enums: frozenset[tuple[str | None, str]]
@@ -152,16 +168,31 @@ class Runner:
         except sa.exc.DBAPIError:  # the check just reached it; plan without the catalog
             return plan_for(target, items, enums, self.settings)
 
+    def _selected(self, binds: Binds) -> list[Target]:
+        targets = self.targets
+        return targets if binds is None else [t for t in targets if t.bind in binds]
+
     # -- heal ----------------------------------------------------------------------------
     def heal(
-        self, *, dry_run: bool = False, only: Only | None = None, wait: bool = True
+        self,
+        *,
+        dry_run: bool = False,
+        only: Only | None = None,
+        binds: Binds = None,
+        retry_failed: bool = False,
+        wait: bool = True,
     ) -> HealResult:
-        """Apply every safe, allowed operation; ``only`` limits it to some tables; without
-        ``wait`` a heal lock held by another process is not waited for."""
+        """Apply every safe, allowed operation; ``only`` limits it to some tables, ``binds``
+        to some binds (None: the default bind's name); without ``wait`` a heal lock held by
+        another process is not waited for.
+
+        An operation that failed on this very schema (and models) is reported failed and not
+        run again, unless ``retry_failed`` (an explicit heal, a person's decision).
+        """
         outcome = BindOutcome()
         after: list[BindCheck] = []
-        for target in self.targets:
-            self._heal_target(target, dry_run, only, outcome, after, wait)
+        for target in self._selected(binds):
+            self._heal_target(target, dry_run, only, outcome, after, retry_failed, wait)
         return HealResult(
             applied=tuple(outcome.applied),
             failed=tuple(outcome.failed),
@@ -177,10 +208,14 @@ class Runner:
         targets: Only | None,
         total: BindOutcome,
         after: list[BindCheck],
+        retry_failed: bool = False,
         wait: bool = True,
     ) -> None:
         check = self._check_bind(target, fast=True)
+        if check.fast and check.failed and (retry_failed or dry_run):
+            check = self._check_bind(target, fast=False)
         if check.fast or not check.info.reachable:
+            total.failed.extend((op, error + NOT_RETRIED) for op, error in check.failed)
             after.append(check)
             return
         if blocks_heal(check.items):
@@ -201,7 +236,7 @@ class Runner:
             after.append(check)
             return
         try:
-            outcome = self.healer.heal(target, targets, wait=wait)
+            outcome = self.healer.heal(target, targets, wait=wait, retry_failed=retry_failed)
         except LockTimeout as exc:
             logger.warning("schemaguard: %s", exc)
             # what the schema is now (the holder may have healed it), not the stale check

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 
 from .. import __version__
-from .planner import ALL_OPERATIONS
+from .planner import DEFAULT_OPERATIONS
 
 
 @dataclass(frozen=True)
@@ -14,7 +14,7 @@ class Settings:
     """What a check and a heal may look at and do (validated by ``config``)."""
 
     exclude_tables: tuple[str, ...] = ()
-    allowed_operations: frozenset[str] = ALL_OPERATIONS
+    allowed_operations: frozenset[str] = frozenset(DEFAULT_OPERATIONS)
     lock_timeout: float = 30.0
     ddl_lock_timeout: float = 5.0
     #: PostgreSQL: tables and columns in a short transaction, then concurrent index builds;
@@ -26,6 +26,7 @@ class Settings:
     state_table: str | None = "schemaguard_state"
     record_state_in_database: bool = True
     migrations_dir: str | None = None
+    audit_retention_days: float | None = None
 
     def check_key(self) -> str:
         """Everything besides the models that changes what a check finds or may heal.
