@@ -308,3 +308,32 @@ def test_lock_levels_per_database_and_mode(db_kind: str, engine: sa.Engine) -> N
         "mysql": ({"add_column": "brief", "create_index": "brief"},) * 2,
     }[engine.dialect.name]
     assert (levels[True], levels[False]) == expected
+
+
+def test_postgresql_index_build_cut_at_the_index_timeout_leaves_nothing(
+    pg_engine: sa.Engine,
+) -> None:
+    """A build waiting for a writer's transaction is cancelled at SCHEMAGUARD_INDEX_TIMEOUT
+    (a cancel request: it goes through PgBouncer too). Dropping its invalid leftover waits for
+    the same writer, so it is cut too (after the DDL lock timeout): the index stays invalid,
+    and the next heal rebuilds it."""
+    _old(pg_engine)
+    app, guard = _guard(pg_engine, _new_models(), SCHEMAGUARD_INDEX_TIMEOUT=0.5)
+    with pg_engine.connect() as writer:
+        writer.exec_driver_sql("INSERT INTO big VALUES (-7, 7)")  # an open write transaction
+        started = time.monotonic()
+        result = get_state(app).runner.heal()
+        elapsed = time.monotonic() - started
+        writer.rollback()
+    failed = {op.name: error for op, error in result.failed}
+    assert "SCHEMAGUARD_INDEX_TIMEOUT = 0.5 s" in failed["ix_big_k"]
+    assert "the next heal rebuilds it" in failed["ix_big_k"]
+    assert "note" in {op.name for op in result.applied}  # the column went in before
+    assert elapsed < 0.5 + 2 + 5  # index timeout + DDL lock timeout + slack
+    report = guard.check(app=app)
+    assert [(i.kind.value, i.name) for i in report.items if i.severity.value != "info"] == [
+        ("invalid_index", "ix_big_k")
+    ]
+    healed = guard.heal(app=app)  # the writer gone: rebuilt in place
+    assert [op.kind.value for op in healed.applied] == ["rebuild_index"]
+    assert healed.after.in_sync

@@ -137,10 +137,10 @@ class PostgresqlOnlineHealSession(HealSession):
                 dropped = self._drop_leftover(statement)
                 if not fired:
                     raise
-                left = "dropped" if dropped else "rebuilt by the next heal"
+                left = "was dropped" if dropped else "stays, and the next heal rebuilds it"
                 raise NotRun(
                     f"cut short after SCHEMAGUARD_INDEX_TIMEOUT = {self.index_timeout:g} s "
-                    f"(the invalid index it left was {left})",
+                    f"(the invalid index it made {left})",
                     transient=True,
                 ) from exc
             watchdog.stop()
@@ -160,10 +160,17 @@ class PostgresqlOnlineHealSession(HealSession):
         ).scalar()
         if not invalid:
             return False
+        # DROP INDEX CONCURRENTLY waits for the same transactions the build waited for:
+        # bounded too; if it is cut, the invalid index stays and the next heal rebuilds it
+        watchdog = _Watchdog(self.conn.connection.dbapi_connection, self.ddl_lock_timeout)
         try:
             self.conn.execute(DropIndex(index, if_exists=True))
-        except sa.exc.DBAPIError:
+        except sa.exc.DBAPIError as exc:
+            watchdog.stop()
+            if exc.connection_invalidated:
+                raise
             return False
+        watchdog.stop()
         return True
 
     def reopen(self) -> None:

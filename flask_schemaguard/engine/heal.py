@@ -286,7 +286,8 @@ class BindHealer:
                 outcome.transient = True
                 error += (
                     f" (waited SCHEMAGUARD_DDL_LOCK_TIMEOUT = {self.settings.ddl_lock_timeout:g} s"
-                    " for a table lock held by another transaction; the next heal retries)"
+                    " for a table lock held by another transaction (another connection's, or"
+                    " the caller's own open session); the next heal retries)"
                 )
         duration = (time.perf_counter() - started) * 1000
         self._record(session, target, op, outcome, duration, error, inside)
