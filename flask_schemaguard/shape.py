@@ -3,6 +3,10 @@
 Both sides are turned into these shapes first: the models (``modelshape``) and the live
 database (``reflect``). The diff then never touches SQLAlchemy ``Table`` objects or a
 connection, which keeps it pure and fast.
+
+The shapes are values: treat them as immutable. They are slotted, not frozen, dataclasses
+because a check builds tens of thousands of them and a frozen dataclass's ``__init__`` costs
+five times as much (``unsafe_hash`` keeps them hashable, as frozen ones are).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ TableKey = tuple[str | None, str]
 ObjectKey = tuple[str | None, str]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ColumnShape:
     name: str
     type_text: str
@@ -29,7 +33,7 @@ class ColumnShape:
     sequence: ObjectKey | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class IndexShape:
     name: str | None
     columns: tuple[str, ...]
@@ -40,7 +44,7 @@ class IndexShape:
     valid: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ForeignKeyShape:
     name: str | None
     columns: tuple[str, ...]
@@ -54,7 +58,7 @@ class ForeignKeyShape:
     deferrable: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class TableShape:
     schema: str | None
     name: str

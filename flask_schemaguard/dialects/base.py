@@ -55,8 +55,12 @@ class DialectImpl:
 
     # -- identifiers ---------------------------------------------------------------------
     def fold(self, name: str) -> str:
-        """An identifier as the database compares it (case-insensitive by default)."""
-        return name.lower()
+        """An identifier as the database compares it (case-insensitive by default).
+
+        ``str.lower``, not ``name.lower()``: a ``quoted_name`` memoizes its own ``lower()``,
+        which costs more than the lowering itself on a name seen once or twice.
+        """
+        return str.lower(name)
 
     def fold_all(self, names: Iterable[str]) -> tuple[str, ...]:
         return tuple(map(str.lower, names))

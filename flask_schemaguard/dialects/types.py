@@ -34,33 +34,52 @@ def text_cache(dialect: Dialect) -> dict[Hashable, str]:
         return {}
 
 
+#: Per type class: True when its DDL depends only on the class and instance state.
+_plain_classes: dict[type, bool] = {}
+
+
+def _plain_class(cls: type) -> bool:
+    """SQLAlchemy's own types (not user types, whose ``load_dialect_impl`` may do anything)."""
+    plain = _plain_classes.get(cls)
+    if plain is None:
+        plain = _plain_classes[cls] = cls.__module__.startswith("sqlalchemy.") and not issubclass(
+            cls, (sa.types.TypeDecorator, sa.types.UserDefinedType)
+        )
+    return plain
+
+
 def _type_key(type_: sa.types.TypeEngine[object]) -> Hashable | None:
     """Class and instance state of SQLAlchemy's own types (their DDL depends on nothing else);
-    None for user types, whose ``load_dialect_impl`` may do anything."""
+    None for user types."""
     cls = type(type_)
-    if not cls.__module__.startswith("sqlalchemy.") or isinstance(
-        type_, (sa.types.TypeDecorator, sa.types.UserDefinedType)
-    ):
+    if not _plain_class(cls):
         return None
+    state = type_.__dict__
     # ``dispatch``: a schema type's own event dispatcher, which DDL never depends on
-    key = (cls, tuple(kv for kv in type_.__dict__.items() if kv[0] != "dispatch"))
-    try:
-        hash(key)
-    except TypeError:  # a list of enum values and the like: compile every time
-        return None
-    return key
+    if "dispatch" in state:
+        return (cls, tuple(kv for kv in state.items() if kv[0] != "dispatch"))
+    return (cls, tuple(state.items()))
 
 
-def compile_type(type_: sa.types.TypeEngine[object], dialect: Dialect) -> str:
-    """DDL text of a type for a dialect; empty when it cannot be rendered."""
+def compile_type(
+    type_: sa.types.TypeEngine[object],
+    dialect: Dialect,
+    cache: dict[Hashable, str] | None = None,
+) -> str:
+    """DDL text of a type for a dialect; empty when it cannot be rendered. ``cache``: the
+    dialect's :func:`text_cache`, when the caller has it at hand."""
     key = _type_key(type_)
-    if key is not None:
+    if key is None:
+        return _compile_type(type_, dialect)
+    if cache is None:
         cache = text_cache(dialect)
+    try:
         text = cache.get(key)
-        if text is None:
-            text = cache[key] = _compile_type(type_, dialect)
-        return text
-    return _compile_type(type_, dialect)
+    except TypeError:  # a list of enum values and the like: compile every time
+        return _compile_type(type_, dialect)
+    if text is None:
+        text = cache[key] = _compile_type(type_, dialect)
+    return text
 
 
 def labels_of(

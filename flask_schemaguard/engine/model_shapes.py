@@ -9,6 +9,7 @@ from collections.abc import Hashable, Iterable
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.mysql import SET
 from sqlalchemy.engine import Dialect
 
 from ..dialects.types import compile_type, labels_of, text_cache
@@ -36,7 +37,9 @@ def _default_key(arg: Any) -> Hashable | None:
     return None
 
 
-def server_default_text(column: sa.Column[object], dialect: Dialect) -> str | None:
+def server_default_text(
+    column: sa.Column[object], dialect: Dialect, cache: dict[Hashable, str] | None = None
+) -> str | None:
     default = column.server_default
     if default is None:
         return None
@@ -50,7 +53,8 @@ def server_default_text(column: sa.Column[object], dialect: Dialect) -> str | No
     key = _default_key(arg)
     if key is None:
         return _compile_default(arg, dialect)
-    cache = text_cache(dialect)
+    if cache is None:
+        cache = text_cache(dialect)
     text = cache.get(key)
     if text is None:
         text = cache[key] = _compile_default(arg, dialect)
@@ -162,6 +166,8 @@ def _fk_shape(fk: sa.ForeignKeyConstraint, dialect: Dialect) -> ForeignKeyShape:
 #: lacks the column, so ``orm_degrade`` takes them off the ``Column``, but the models still
 #: declare them (a check and a plan must see the column's sequence).
 _held_defaults: weakref.WeakKeyDictionary[sa.Column[Any], Any] = weakref.WeakKeyDictionary()
+#: Whether any default was ever held (until then a lookup needs no weak reference).
+_holding = [False]
 
 
 def hold_default(column: sa.Column[Any], default: Any) -> None:
@@ -169,48 +175,58 @@ def hold_default(column: sa.Column[Any], default: Any) -> None:
     if default is None:
         _held_defaults.pop(column, None)
     else:
+        _holding[0] = True
         _held_defaults[column] = default
 
 
 def declared_default(column: sa.Column[Any]) -> Any:
     """The default the model declares for ``column``, also while degrading holds it."""
+    if not _holding[0]:  # nothing degraded yet: no weak reference to make for a lookup
+        return column.default
     return _held_defaults.get(column, column.default)
 
 
 def column_sequence(column: sa.Column[Any], dialect: Dialect) -> sa.Sequence | None:
     """The sequence ``create_all()`` creates for this column on this dialect, or None."""
+    if not dialect.supports_sequences:
+        return None
     default = declared_default(column)
-    if not isinstance(default, sa.Sequence) or not dialect.supports_sequences:
+    if not isinstance(default, sa.Sequence):
         return None
     if default.optional and dialect.sequences_optional:
         return None
     return default if created_on(default, dialect) else None
 
 
-def _generated(column: sa.Column[Any]) -> str | None:
-    computed = column.computed
-    if computed is None:
-        return None
-    return "stored" if computed.persisted else "virtual"
+#: Types that may have labels (``labels_of``): SQLAlchemy's Enum and MySQL's SET.
+_LABELLED = (sa.Enum, SET)
 
 
-def _column_shape(c: sa.Column[Any], pk: tuple[str, ...], dialect: Dialect) -> ColumnShape:
+def _column_shape(
+    c: sa.Column[Any], pk: tuple[str, ...], dialect: Dialect, texts: dict[Hashable, str]
+) -> ColumnShape:
     sequence = column_sequence(c, dialect)
+    computed = c.computed
+    type_ = c.type
     return ColumnShape(
-        name=c.name,
-        type_text=compile_type(c.type, dialect),
-        nullable=bool(c.nullable) and c.name not in pk,
-        default=server_default_text(c, dialect),
-        labels=labels_of(c.type, dialect),
-        generated=_generated(c),
-        sequence=None if sequence is None else (sequence.schema, sequence.name),
+        c.name,
+        compile_type(type_, dialect, texts),
+        bool(c.nullable) and c.name not in pk,
+        None if c.server_default is None else server_default_text(c, dialect, texts),
+        labels_of(type_, dialect) if isinstance(type_, _LABELLED) else None,
+        None if computed is None else ("stored" if computed.persisted else "virtual"),
+        None if sequence is None else (sequence.schema, sequence.name),
     )
 
 
-def table_shape(table: sa.Table, dialect: Dialect) -> TableShape:
+def table_shape(
+    table: sa.Table, dialect: Dialect, texts: dict[Hashable, str] | None = None
+) -> TableShape:
     """The model table as ``create_all()`` would create it on ``dialect``."""
+    if texts is None:
+        texts = text_cache(dialect)
     pk = tuple(c.name for c in table.primary_key.columns)
-    columns = tuple(_column_shape(c, pk, dialect) for c in table.columns)
+    columns = tuple(_column_shape(c, pk, dialect, texts) for c in table.columns)
     indexes = []
     for ix in sorted(table.indexes, key=lambda i: str(i.name or "")):
         if not created_on(ix, dialect):
@@ -250,7 +266,8 @@ def table_shape(table: sa.Table, dialect: Dialect) -> TableShape:
 
 
 def model_shape(tables: Iterable[sa.Table], dialect: Dialect) -> SchemaShape:
-    shapes = {(t.schema, t.name): table_shape(t, dialect) for t in tables}
+    texts = text_cache(dialect)
+    shapes = {(t.schema, t.name): table_shape(t, dialect, texts) for t in tables}
     sequences: set[ObjectKey] = {
         c.sequence for t in shapes.values() for c in t.columns if c.sequence is not None
     }
