@@ -31,16 +31,30 @@ schemaguard_cli.add_command(revision_command)
 
 @schemaguard_cli.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--record",
+    is_flag=True,
+    help="Record the state of each database in sync (its guard state table), so that every "
+    "later process, check mode included, checks it with one fingerprint query.",
+)
 @bind_option
-def status_command(as_json: bool, bind: str | None) -> None:
+def status_command(as_json: bool, record: bool, bind: str | None) -> None:
     """Show each database and the drift between it and the models.
+
+    With --record (a deploy step, in any mode): a full check, and the state of each database
+    found in sync is recorded for the fast path; nothing else is written.
 
     Exit status: 0 in sync, 1 drift, 2 database unreachable or bad configuration.
     """
     state = guard_state()
     keys = bind_key(state, bind)
+    recorded: dict[str | None, str] = {}
     try:
-        report = only_binds(state.runner.check(), keys)
+        if record:
+            full, recorded = state.runner.record(keys)
+            report = only_binds(full, keys)
+        else:
+            report = only_binds(state.runner.check(), keys)
     except SchemaGuardError as exc:
         fail(str(exc))
     if as_json:
@@ -56,9 +70,21 @@ def status_command(as_json: bool, bind: str | None) -> None:
             click.echo("database unreachable")
         else:
             click.echo("in sync" if report.in_sync else "drift detected")
+    for bind_name, outcome in recorded.items():
+        # on stderr: --json's standard output stays the report alone
+        click.echo(f"{bind_name or 'default'}: {RECORD_OUTCOMES[outcome]}", err=True)
     if any(not d.reachable for d in report.databases):
         raise SystemExit(EXIT_ERROR)
     raise SystemExit(EXIT_IN_SYNC if report.in_sync else EXIT_DRIFT)
+
+
+#: What ``status --record`` did for each bind, as it says it.
+RECORD_OUTCOMES = {
+    "recorded": "state recorded: later checks of these models on this schema take the fast path",
+    "drift": "state not recorded: the database is not in sync with the models",
+    "changed": "state not recorded: the schema changed during the check; run it again",
+    "unreachable": "state not recorded: the database is unreachable",
+}
 
 
 #: What each ``Operation.lock`` means for the app's queries, as ``plan --sql`` says it.

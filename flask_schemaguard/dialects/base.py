@@ -52,6 +52,10 @@ class DialectImpl:
     online_session_class: ClassVar[type[HealSession] | None] = None
     #: How ``ADD COLUMN`` writes the new column's foreign key (None: its own statement).
     foreign_key_style: ClassVar[ForeignKeyStyle] = None
+    #: ``reflect_and_fingerprint`` gets the fingerprint from the reads of the shape (no
+    #: fingerprint query of its own): a check that finds no recorded state for its models
+    #: then skips the separate fingerprint query.
+    fingerprint_from_reflection: ClassVar[bool] = True
 
     # -- identifiers ---------------------------------------------------------------------
     def fold(self, name: str) -> str:
@@ -82,24 +86,39 @@ class DialectImpl:
 
     def fingerprint(self, conn: Connection, schemas: Sequence[str | None]) -> str:
         """A short string that differs whenever anything ``reflect`` reads changes."""
-        shape = self.reflect(conn, schemas)
-        return "shape:" + hashlib.sha1(repr(sorted(shape.tables.items())).encode()).hexdigest()
+        return _shape_fingerprint(self.reflect(conn, schemas))
 
     def reflect_and_fingerprint(
         self, conn: Connection, schemas: Sequence[str | None]
     ) -> tuple[SchemaShape, str]:
-        """Shape and fingerprint; the fingerprint first, so it is never newer than the shape."""
-        fp = self.fingerprint(conn, schemas)
-        return self.reflect(conn, schemas), fp
+        """Shape and fingerprint, of the same reads (generic: the fingerprint is a hash of the
+        shape); a subclass with a fingerprint query runs it first, so that the fingerprint is
+        never newer than the shape."""
+        if type(self).fingerprint is not DialectImpl.fingerprint:
+            fp = self.fingerprint(conn, schemas)
+            return self.reflect(conn, schemas), fp
+        shape = self.reflect(conn, schemas)
+        return shape, _shape_fingerprint(shape)
 
     def fingerprint_and_state(
         self, conn: Connection, schemas: Schemas, state_table: str, models_hash: str
-    ) -> tuple[str, Recorded | None]:
-        """The fingerprint and the state row recorded for ``models_hash``.
+    ) -> tuple[str | None, Recorded | None]:
+        """The fingerprint and the state row recorded for ``models_hash`` (None without a
+        row, or without a state table yet).
 
-        Without a state table yet (the query fails), the plain fingerprint and None.
+        The fingerprint is None when there is no row and ``fingerprint_from_reflection``:
+        the full check that follows gets it from its own reads.
         """
-        fp = self.fingerprint(conn, schemas)
+        recorded = self.recorded_state(conn, state_table, models_hash)
+        if recorded is None and self.fingerprint_from_reflection:
+            return None, None
+        return self.fingerprint(conn, schemas), recorded
+
+    def recorded_state(
+        self, conn: Connection, state_table: str, models_hash: str
+    ) -> Recorded | None:
+        """The state row recorded for ``models_hash`` alone (None without one, or without a
+        state table yet)."""
         quoted = conn.dialect.identifier_preparer.quote(state_table)
         try:
             row = conn.execute(
@@ -113,8 +132,8 @@ class DialectImpl:
             if exc.connection_invalidated:
                 raise
             conn.rollback()
-            return fp, None
-        return fp, None if row is None else (str(row[0]), str(row[1]))
+            return None
+        return None if row is None else (str(row[0]), str(row[1]))
 
     # -- heal ----------------------------------------------------------------------------
     def heal_session(
@@ -288,3 +307,7 @@ def single_column_foreign_key(column: sa.Column[Any]) -> sa.ForeignKeyConstraint
         if fk.constraint is not None and len(fk.constraint.columns) == 1
     ]
     return found[0] if len(found) == 1 else None
+
+
+def _shape_fingerprint(shape: SchemaShape) -> str:
+    return "shape:" + hashlib.sha1(repr(sorted(shape.tables.items())).encode()).hexdigest()

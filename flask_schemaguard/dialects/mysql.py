@@ -44,11 +44,22 @@ NO_SUCH_TABLE = 1146
 BAD_FIELD = 1054
 LOCK_WAIT_TIMEOUT = 1205
 
-_FINGERPRINT = "SELECT " + ",\n".join(
-    f" (SELECT CONCAT(COUNT(*), ':', COALESCE(SUM({crc}), 0)) "
+_FINGERPRINT_PARTS = tuple(
+    f"(SELECT CONCAT(COUNT(*), ':', COALESCE(SUM({crc}), 0)) "
     f"FROM information_schema.{table} "
     f"WHERE {SCHEMA_COLUMN.get(table, 'TABLE_SCHEMA')} IN :schemas)"
     for table, crc in ROW_CRC.items()
+)
+_FINGERPRINT = "SELECT " + ",\n".join(_FINGERPRINT_PARTS)
+# The state row, and the fingerprint only when there is one: the server evaluates a scalar
+# subquery in a CASE branch only when the branch is taken, so without a row for these models
+# the statement costs a primary-key lookup (the full check sums the fingerprint anyway).
+_STATE_THEN_FINGERPRINT = (
+    "SELECT s.fingerprint, s.items, "
+    + ", ".join(
+        f"CASE WHEN s.models_hash IS NULL THEN NULL ELSE {p} END" for p in _FINGERPRINT_PARTS
+    )
+    + " FROM (SELECT 1) AS one LEFT JOIN {state} AS s ON s.models_hash = :models_hash"
 )
 # A message carried as text (PendingRollbackError): "(pymysql.err.X) (1146, "...")".
 _EMBEDDED = re.compile(r"\((\d{4}), [\"'](.*)")
@@ -224,13 +235,13 @@ class MysqlImpl(DialectImpl):
 
     def fingerprint_and_state(
         self, conn: Connection, schemas: Schemas, state_table: str, models_hash: str
-    ) -> tuple[str, Recorded | None]:
+    ) -> tuple[str | None, Recorded | None]:
+        """One statement: the state row and, only when there is one, the fingerprint (None
+        without a row: a full check's reads give it)."""
         quoted = conn.dialect.identifier_preparer.quote(state_table)
-        stmt = sa.text(
-            _FINGERPRINT.strip()
-            + ", s.fingerprint, s.items"
-            + f" FROM (SELECT 1) AS one LEFT JOIN {quoted} AS s ON s.models_hash = :models_hash"
-        ).bindparams(sa.bindparam("schemas", expanding=True))
+        stmt = sa.text(_STATE_THEN_FINGERPRINT.format(state=quoted)).bindparams(
+            sa.bindparam("schemas", expanding=True)
+        )
         params = {"schemas": _schema_names(conn, schemas), "models_hash": models_hash}
         try:
             row = conn.execute(stmt, params).one()
@@ -238,9 +249,10 @@ class MysqlImpl(DialectImpl):
             if exc.connection_invalidated:
                 raise
             conn.rollback()
-            return self.fingerprint(conn, schemas), None
-        recorded = None if row[-2] is None else (str(row[-2]), str(row[-1]))
-        return _fingerprint_of(tuple(row[:-2])), recorded
+            return None, None
+        if row[0] is None:
+            return None, None
+        return _fingerprint_of(tuple(row[2:])), (str(row[0]), str(row[1]))
 
     # -- heal ----------------------------------------------------------------------------
     def adapt(self, op: Operation, online: bool, dialect: Dialect) -> Operation:

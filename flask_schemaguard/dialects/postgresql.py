@@ -194,23 +194,20 @@ class PostgresqlImpl(DialectImpl):
         value = conn.execute(sa.text(_fingerprint_sql(conn)), _scope(schemas)).scalar()
         return f"pg:{value}"
 
+    fingerprint_from_reflection = False  # the readers' rows are not the fingerprint's
+
     def fingerprint_and_state(
         self, conn: Connection, schemas: Schemas, state_table: str, models_hash: str
     ) -> tuple[str, Recorded | None]:
+        """Whether the state table exists, asked with the fingerprint: a query naming a
+        missing table would fail, and the server would log that ERROR at every start."""
         quoted = conn.dialect.identifier_preparer.quote(state_table)
-        sql = (
-            f"SELECT ({_fingerprint_sql(conn)}), s.fingerprint, s.items "
-            f"FROM (SELECT 1) AS one LEFT JOIN {quoted} AS s ON s.models_hash = :models_hash"
-        )
-        try:
-            row = conn.execute(sa.text(sql), {**_scope(schemas), "models_hash": models_hash}).one()
-        except sa.exc.DBAPIError as exc:  # no state table yet
-            if exc.connection_invalidated:
-                raise
-            conn.rollback()  # end the failed transaction
-            return self.fingerprint(conn, schemas), None
-        recorded = None if row[1] is None else (str(row[1]), str(row[2]))
-        return f"pg:{row[0]}", recorded
+        value, exists = conn.execute(
+            sa.text(f"SELECT ({_fingerprint_sql(conn)}), to_regclass(:state_table) IS NOT NULL"),
+            {**_scope(schemas), "state_table": quoted},
+        ).one()
+        fp = f"pg:{value}"
+        return fp, self.recorded_state(conn, state_table, models_hash) if exists else None
 
     # -- heal ----------------------------------------------------------------------------
     def lock_level(self, kind: OperationKind, online: bool = True) -> LockLevel:

@@ -114,6 +114,8 @@ class SqliteImpl(DialectImpl):
         shape = read_sqlite(conn, schemas)
         return shape if shape is not None else super().reflect(conn, schemas)
 
+    fingerprint_from_reflection = False  # one pragma per schema: cheaper than any read
+
     def fingerprint(self, conn: Connection, schemas: Sequence[str | None]) -> str:
         missing = missing_databases(conn, schemas)
         parts = [
@@ -126,7 +128,7 @@ class SqliteImpl(DialectImpl):
 
     def fingerprint_and_state(
         self, conn: Connection, schemas: Schemas, state_table: str, models_hash: str
-    ) -> tuple[str, Recorded | None]:
+    ) -> tuple[str | None, Recorded | None]:
         if tuple(schemas) != (None,) or conn.dialect.paramstyle != "qmark":
             return super().fingerprint_and_state(conn, schemas, state_table, models_hash)
         quoted = conn.dialect.identifier_preparer.quote(state_table)

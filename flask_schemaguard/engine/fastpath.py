@@ -41,16 +41,27 @@ class FastPath:
         """True when in-sync checks are recorded in the database (heal and strict modes)."""
         return bool(self.settings.state_table and self.settings.record_state_in_database)
 
-    def lookup(self, conn: Connection, target: Target) -> tuple[str, Recorded | None]:
+    @property
+    def reads_state(self) -> bool:
+        """True when a check looks for a recorded check first: in every mode with a state
+        table (check mode reads what a heal-mode process or ``status --record`` wrote)."""
+        return bool(self.settings.state_table)
+
+    def lookup(self, conn: Connection, target: Target) -> tuple[str | None, Recorded | None]:
         """The schema's fingerprint and the in-sync check remembered for these models
-        (read in the same round trip as the fingerprint where it is in the database)."""
+        (read in the same round trip as the fingerprint where it is in the database).
+
+        The fingerprint is None when nothing is recorded for these models and the dialect
+        gets it from the reads of a full check anyway (``fingerprint_from_reflection``,
+        MariaDB): the caller then reflects and fingerprints at once.
+        """
         impl = impl_for(conn)
         key = _key(target)
         with self._lock:
             remembered = self._memory.get(key)
         if remembered is not None:
             return impl.fingerprint(conn, target.schemas), remembered
-        if not self.records_state:
+        if not self.reads_state:
             return impl.fingerprint(conn, target.schemas), None
         assert self.settings.state_table
         fp, recorded = impl.fingerprint_and_state(
@@ -134,6 +145,30 @@ class FastPath:
             )
             return None
         return recorded[0]
+
+    def record_checked(self, conn: Connection, target: Target, fp: str, items: list[Drift]) -> bool:
+        """Record a full check made outside the heal lock (``status --record``), in its own
+        transaction: only while the schema's fingerprint is still the one the check saw (a
+        schema changed in between is never recorded as checked). True when recorded."""
+        assert self.settings.state_table
+        table = state_table(self.settings.state_table)
+        impl = impl_for(conn)
+        with conn.begin():
+            if impl.fingerprint(conn, target.schemas) != fp:
+                return False
+            if not sa.inspect(conn).has_table(table.name):
+                conn.execute(CreateTable(table, if_not_exists=True))
+            recorded_fp = impl.fingerprint(conn, target.schemas)  # the state table's own
+            conn.execute(table.delete().where(table.c.models_hash == target.models_hash))
+            conn.execute(
+                table.insert().values(
+                    models_hash=target.models_hash,
+                    fingerprint=recorded_fp,
+                    items=dump_items(items),
+                    checked_at=utcnow(),
+                )
+            )
+        return True
 
 
 def _key(target: Target) -> tuple[str, str]:

@@ -18,6 +18,7 @@ from ..report import Drift, DriftReport, HealResult, Operation, Severity
 from .compare import diff
 from .fastpath import FastPath
 from .filters import TableFilter
+from .gc_pause import collector_paused
 from .heal import BindHealer, BindOutcome, Only, only, plan_for
 from .migrations import pending_migrations
 from .outcomes import (
@@ -98,6 +99,10 @@ class Runner:
         return self._check_bind(target, fast=fast)
 
     def _check_bind(self, target: Target, *, fast: bool) -> BindCheck:
+        with collector_paused():
+            return self._check_bind_now(target, fast=fast)
+
+    def _check_bind_now(self, target: Target, *, fast: bool) -> BindCheck:
         info = info_of(target)
         try:
             connection = target.engine.connect()
@@ -106,13 +111,15 @@ class Runner:
         try:
             with connection as conn:
                 impl = impl_for(conn)
+                fp: str | None = None
                 if fast:
                     fp, recorded = self.fast_path.lookup(conn, target)
                     if recorded is not None and recorded[0] == fp:
                         items, failed = load_state(recorded[1])
                         return BindCheck(items, info, fp, fast=True, failed=failed)
+                if fp is not None:
                     shape = impl.reflect(conn, target.schemas)
-                else:  # MariaDB: the fingerprint from the same catalog reads as the shape
+                else:  # a full check, or nothing recorded where the reads give the fingerprint
                     shape, fp = impl.reflect_and_fingerprint(conn, target.schemas)
                 items = diff(target.model, shape, bind=target.bind, excluded=self.filter.excluded)
                 names = {n for (_s, n) in shape.tables}
@@ -134,6 +141,45 @@ class Runner:
         if target.bind is not None or not self.settings.migrations_dir:
             return None
         return pending_migrations(conn, self.settings.migrations_dir, names, target.bind)
+
+    def record(self, binds: Binds = None) -> tuple[DriftReport, dict[str | None, str]]:
+        """A full check of each bind, recording in the database the state of each one in sync
+        (what a heal-mode start does), so that every later process on these models and this
+        schema, check mode included, answers with the fingerprint query alone.
+
+        Writes the state table only. Returns the report and, per bind, what was done:
+        ``"recorded"``, ``"drift"`` (a bind not in sync is never recorded), ``"changed"``
+        (the schema changed during the check), ``"unreachable"``. A write that fails (say a
+        read-only user) raises :class:`SchemaGuardError` naming the table.
+        """
+        checks: list[BindCheck] = []
+        outcome: dict[str | None, str] = {}
+        for target in self._selected(binds):
+            check = self._check_bind(target, fast=False)
+            checks.append(check)
+            if not check.info.reachable or check.fingerprint is None:
+                outcome[target.bind] = "unreachable"
+            elif not bind_in_sync(check.items):
+                outcome[target.bind] = "drift"
+            else:
+                outcome[target.bind] = self._record_target(target, check)
+        return report_of(checks), outcome
+
+    def _record_target(self, target: Target, check: BindCheck) -> str:
+        assert check.fingerprint is not None
+        if not self.settings.state_table:
+            raise SchemaGuardError("no state table to record in (state_table is None)")
+        try:
+            with target.engine.connect() as conn:
+                done = self.fast_path.record_checked(conn, target, check.fingerprint, check.items)
+        except sa.exc.IntegrityError:
+            return "recorded"  # another process recorded the same state at the same moment
+        except sa.exc.DBAPIError as exc:
+            raise SchemaGuardError(
+                f"recording the schema state of {bind_name(target)} ({check.info.url}) in "
+                f"table {self.settings.state_table!r} failed: {db_message(target, exc)}"
+            ) from exc
+        return "recorded" if done else "changed"
 
     # -- plan ----------------------------------------------------------------------------
     def plan(self, binds: Binds = None) -> list[Operation]:

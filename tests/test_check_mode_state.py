@@ -1,0 +1,147 @@
+"""Check mode takes the fast path from a recorded state (a heal-mode process's, or
+``flask schemaguard status --record``'s) and never writes; ``status --record`` records only a
+database in sync, on all three databases."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import flask_apps as fa
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from flask_schemaguard.engine.runner import Runner, Settings
+from flask_schemaguard.engine.targets import metadata_target
+
+#: Statements of a fast-path hit in a new process (PostgreSQL: the fingerprint, which also
+#: asks whether the state table exists, then the row; elsewhere one statement).
+HIT_STATEMENTS = {"postgresql": 2}
+WRITES = ("INSERT", "UPDATE", "DELETE", "CREATE", "ALTER", "DROP", "REPLACE")
+CHECK_MODE = Settings(record_state_in_database=False)
+
+
+@pytest.fixture(autouse=True)
+def _clean() -> Iterator[None]:
+    yield
+    fa.cleanup()
+
+
+@contextmanager
+def statements_of(engine: sa.Engine) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def note(_c: object, _cur: object, statement: str, *_rest: object) -> None:
+        seen.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", note)
+
+
+def _models() -> sa.MetaData:
+    md = sa.MetaData()
+    sa.Table(
+        "item",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("name", sa.String(50), index=True),
+    )
+    return md
+
+
+def _writes(statements: list[str]) -> list[str]:
+    return [s for s in statements if s.lstrip().upper().startswith(WRITES)]
+
+
+def _state_rows(engine: sa.Engine) -> list[Any]:
+    with engine.connect() as conn:
+        return list(conn.exec_driver_sql("SELECT models_hash, checked_at FROM schemaguard_state"))
+
+
+def test_check_mode_takes_the_state_a_heal_mode_process_recorded(engine: sa.Engine) -> None:
+    md = _models()
+    assert Runner([metadata_target(md, engine)]).heal().after.in_sync  # heal mode: records
+    rows = _state_rows(engine)
+    assert len(rows) == 1
+
+    checker = Runner([metadata_target(md, engine)], CHECK_MODE)  # a new check-mode process
+    with statements_of(engine) as statements:
+        report = checker.check()
+    assert report.in_sync
+    assert len(statements) == HIT_STATEMENTS.get(engine.dialect.name, 1), statements
+    assert not _writes(statements)
+    assert _state_rows(engine) == rows
+
+    # a change by anyone: check mode sees it at once, and still writes nothing
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE item ADD COLUMN extra INTEGER")
+    with statements_of(engine) as statements:
+        kinds = [i.kind.value for i in Runner([metadata_target(md, engine)], CHECK_MODE).check().items]
+    assert kinds == ["extra_column"]
+    assert not _writes(statements)
+    assert _state_rows(engine) == rows
+
+
+def test_check_mode_never_creates_the_state_table(engine: sa.Engine) -> None:
+    md = _models()
+    md.create_all(engine)
+    errors: list[str] = []
+    sa.event.listen(engine, "handle_error", lambda ctx: errors.append(str(ctx.original_exception)))
+    with statements_of(engine) as statements:
+        assert Runner([metadata_target(md, engine)], CHECK_MODE).check().in_sync
+    assert not _writes(statements)
+    assert "schemaguard_state" not in sa.inspect(engine).get_table_names()
+    if engine.dialect.name == "postgresql":
+        # PostgreSQL logs every failed statement: asking for a missing state table must not
+        # fail at every start of a check-mode process
+        assert errors == []
+
+
+def _app(db_url: str, tmp_path: Path, name: str = "app") -> Flask:
+    return fa.build_app(db_url, tmp_path, {"SCHEMAGUARD_MODE": "check"}, name=name)
+
+
+def _create_models_schema(app: Flask) -> None:
+    with app.app_context():
+        fa.models_of(app).db.create_all()
+
+
+def test_status_record_makes_a_new_check_mode_process_take_the_fast_path(
+    db_url: str, db_kind: str, tmp_path: Path
+) -> None:
+    app = _app(db_url, tmp_path, "deploy")
+    _create_models_schema(app)
+    result = app.test_cli_runner().invoke(args=["schemaguard", "status", "--record"])
+    assert result.exit_code == 0, result.output
+    assert "in sync" in result.stdout
+    assert "default: state recorded" in result.stderr
+
+    later = _app(db_url, tmp_path, "later")  # its startup check ran at init (check mode)
+    guard = later.extensions["schemaguard"]
+    with later.app_context():
+        engine = fa.models_of(later).db.engine
+    fresh = Runner(guard.runner.source, CHECK_MODE)  # a new process's check, same models
+    with statements_of(engine) as statements:
+        assert fresh.check().in_sync
+    assert len(statements) == HIT_STATEMENTS.get(db_kind, 1), statements
+    assert not _writes(statements)
+
+
+def test_status_record_leaves_a_drifted_database_unrecorded(
+    db_url: str, tmp_path: Path
+) -> None:
+    fa.old_schema(db_url)  # lacks a column and a table the models have
+    app = _app(db_url, tmp_path)
+    result = app.test_cli_runner().invoke(args=["schemaguard", "status", "--record", "--json"])
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)  # standard output stays the JSON report alone
+    assert report["in_sync"] is False
+    assert "default: state not recorded: the database is not in sync" in result.stderr
+    assert "schemaguard_state" not in fa.table_names(db_url)
