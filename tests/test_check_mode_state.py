@@ -82,8 +82,9 @@ def test_check_mode_takes_the_state_a_heal_mode_process_recorded(engine: sa.Engi
     # a change by anyone: check mode sees it at once, and still writes nothing
     with engine.begin() as conn:
         conn.exec_driver_sql("ALTER TABLE item ADD COLUMN extra INTEGER")
+    later = Runner([metadata_target(md, engine)], CHECK_MODE)
     with statements_of(engine) as statements:
-        kinds = [i.kind.value for i in Runner([metadata_target(md, engine)], CHECK_MODE).check().items]
+        kinds = [i.kind.value for i in later.check().items]
     assert kinds == ["extra_column"]
     assert not _writes(statements)
     assert _state_rows(engine) == rows
@@ -134,9 +135,7 @@ def test_status_record_makes_a_new_check_mode_process_take_the_fast_path(
     assert not _writes(statements)
 
 
-def test_status_record_leaves_a_drifted_database_unrecorded(
-    db_url: str, tmp_path: Path
-) -> None:
+def test_status_record_leaves_a_drifted_database_unrecorded(db_url: str, tmp_path: Path) -> None:
     fa.old_schema(db_url)  # lacks a column and a table the models have
     app = _app(db_url, tmp_path)
     result = app.test_cli_runner().invoke(args=["schemaguard", "status", "--record", "--json"])
