@@ -164,6 +164,10 @@ _PG_ACTIONS = {"a": None, "r": "restrict", "c": "cascade", "n": "set null", "d":
 _PG_NEXTVAL = re.compile(r"""(nextval\(')([^']+)('.*$)""")
 
 
+#: A catalog type: SQLAlchemy's type object, its DDL text, its enum labels (None: not an enum).
+_PgType = tuple[Any, str, tuple[str, ...] | None]
+
+
 def read_postgresql(conn: Connection, schemas: Sequence[str | None]) -> SchemaShape | None:
     """Four catalog statements per schema (plus the enum list); None when this server or
     SQLAlchemy lacks what the reader needs (the caller uses the inspector)."""
@@ -174,13 +178,13 @@ def read_postgresql(conn: Connection, schemas: Sequence[str | None]) -> SchemaSh
         return None
     assert DOMAIN is not None
     reflect_type = _type_reader(dialect, conn)
-    type_objects: dict[_PgTypeKey, tuple[Any, str]] = {}
+    type_objects: dict[_PgTypeKey, _PgType] = {}
 
-    def type_of(key: _PgTypeKey) -> tuple[Any, str]:
+    def type_of(key: _PgTypeKey) -> _PgType:
         found = type_objects.get(key)
         if found is None:
             type_ = reflect_type(key)
-            found = type_objects[key] = (type_, compile_type(type_, dialect))
+            found = type_objects[key] = (type_, compile_type(type_, dialect), labels_of(type_))
         return found
 
     tables: dict[TableKey, TableShape] = {}
@@ -226,7 +230,7 @@ def _missing_schemas(conn: Connection, schemas: Sequence[str | None]) -> set[str
 def _pg_schema(
     conn: Connection,
     schema: str | None,
-    type_of: Callable[[_PgTypeKey], tuple[Any, str]],
+    type_of: Callable[[_PgTypeKey], _PgType],
     domain_class: type[Any],
 ) -> dict[TableKey, TableShape]:
     where = _PG_DEFAULT_SCHEMA if schema is None else _PG_NAMED_SCHEMA
@@ -251,7 +255,7 @@ def _pg_schema(
         coll_schema,
     ) in conn.execute(sa.text(_PG_COLUMNS), params).fetchall():
         attnames[oid][num] = name
-        type_, type_text = type_of((format_type, collation, coll_schema))
+        type_, type_text, labels = type_of((format_type, collation, coll_schema))
         nullable = not not_null
         if isinstance(type_, domain_class):
             if not default and type_.default is not None:
@@ -269,7 +273,7 @@ def _pg_schema(
                 type_text,
                 nullable,
                 None if default is None else str(default),
-                labels=labels_of(type_),
+                labels=labels,
                 generated="stored" if generated == "s" else None,
             )
         )

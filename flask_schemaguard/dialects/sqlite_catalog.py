@@ -118,6 +118,7 @@ def _sqlite_schema(
     columns: dict[str, list[ColumnShape]] = {}
     pk_order: dict[str, list[tuple[int, str]]] = {}
     sql: dict[str, str] = {}
+    texts: dict[str, str] = {}
     for table, col, type_, notnull, default, pk, hidden, table_sql in conn.exec_driver_sql(
         _SQLITE_COLUMNS.format(**fmt)
     ).fetchall():
@@ -129,19 +130,25 @@ def _sqlite_schema(
             pk_order[table] = []
         if hidden == 1:  # a virtual table's hidden column
             continue
-        type_ = type_.upper()
         generated = None
         if hidden:  # generated: "INTEGER GENERATED ALWAYS" is reported as the type
             type_ = re.sub("generated", "", type_, flags=re.IGNORECASE)
             type_ = re.sub("always", "", type_, flags=re.IGNORECASE).strip()
             generated = "stored" if hidden == 3 else "virtual"
+            type_text = types(type_.upper())
+        else:
+            known = texts.get(type_)  # per declared text, as written: few distinct ones
+            if known is None:
+                known = texts[type_] = types(type_.upper())
+            type_text = known
         cols.append(
             ColumnShape(
                 col,
-                types(type_),
+                type_text,
                 not notnull,
                 None if default is None else str(default),
-                generated=generated,
+                None,
+                generated,
             )
         )
         if pk:

@@ -166,7 +166,18 @@ def _diff_table(
             f"database but ({', '.join(model.primary_key)}) in the model.",
             "primary keys are never changed automatically: write a migration",
         )
-    items.extend(diff_keys(model, live, impl, bind, missing_cols, addable_cols))
+    items.extend(
+        diff_keys(
+            model,
+            live,
+            impl,
+            bind,
+            missing_cols,
+            addable_cols,
+            live_cols=live_cols.keys(),
+            model_cols=model_cols,
+        )
+    )
     return items
 
 

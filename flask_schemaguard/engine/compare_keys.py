@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from ..dialects import DialectImpl
 from ..report import Drift, DriftKind, Severity
@@ -24,8 +24,15 @@ def diff_keys(
     bind: str | None,
     missing_cols: set[str],
     addable_cols: set[str],
+    *,
+    live_cols: Collection[str] | None = None,
+    model_cols: Collection[str] | None = None,
 ) -> list[Drift]:
-    """Missing and extra indexes, missing unique constraints, missing or differing FKs."""
+    """Missing and extra indexes, missing unique constraints, missing or differing FKs.
+
+    ``live_cols`` / ``model_cols``: the folded column names of each side, when the caller
+    has them already.
+    """
     schema, tname = model.schema, model.name
     qual = f"{schema}.{tname}" if schema else tname
     items: list[Drift] = []
@@ -40,8 +47,10 @@ def diff_keys(
     ) -> None:
         items.append(Drift(kind, tname, name, sev, healable, detail, bind, schema, hint))
 
-    live_cols = {impl.fold(c.name) for c in live.columns}
-    model_cols = {impl.fold(c.name) for c in model.columns}
+    if live_cols is None:
+        live_cols = {impl.fold(c.name) for c in live.columns}
+    if model_cols is None:
+        model_cols = {impl.fold(c.name) for c in model.columns}
 
     def buildable(columns: tuple[str, ...]) -> bool:
         folded = [impl.fold(c) for c in columns]
