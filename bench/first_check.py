@@ -12,7 +12,8 @@ sample is a new child process:
   ``init_app``: the models' shape and hash, the engine's first connection, the catalog reads,
   the diff, the ORM's view of the drift. The statements it sent are kept for the floor.
 - ``floor``: the catalog floor: a new DBAPI connection (no SQLAlchemy), the very statements the
-  guard sent, executed with their parameters and every row fetched; nothing else.
+  guard sent, executed with their parameters and every row fetched (one that failed for the
+  guard, say on a missing state table, fails here too); nothing else.
 - ``shape``: building the models' shape for N tables on the dialect (and, apart, its hash),
   the first time in the process.
 
@@ -100,10 +101,14 @@ def _floor_child(url: str, statements_file: str) -> dict[str, Any]:
     cursor = connection.cursor()
     rows = 0
     for statement, parameters in statements:
-        if parameters:
-            cursor.execute(statement, parameters)
-        else:
-            cursor.execute(statement)
+        try:
+            if parameters:
+                cursor.execute(statement, parameters)
+            else:
+                cursor.execute(statement)
+        except dbapi.Error:  # the guard sent it and it failed (no state table yet): so here
+            connection.rollback()
+            continue
         if cursor.description is not None:
             rows += len(cursor.fetchall())
     seconds = time.perf_counter() - started

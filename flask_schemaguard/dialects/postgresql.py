@@ -170,7 +170,9 @@ class PostgresqlImpl(DialectImpl):
 
     def fold(self, name: str) -> str:
         """The name as the server stores it: cut to 63 bytes (NAMEDATALEN - 1)."""
-        if len(name) <= 15 or len(name.encode()) <= MAX_IDENTIFIER_BYTES:
+        if len(name) <= 15 or (name.isascii() and len(name) <= MAX_IDENTIFIER_BYTES):
+            return name  # at most 4 bytes a character; an ASCII one is one byte
+        if len(name.encode()) <= MAX_IDENTIFIER_BYTES:
             return name
         return name.encode()[:MAX_IDENTIFIER_BYTES].decode("utf-8", "ignore")
 

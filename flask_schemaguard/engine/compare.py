@@ -102,13 +102,14 @@ def _diff_table(
     ) -> None:
         items.append(Drift(kind, tname, name, sev, healable, detail, bind, schema, hint))
 
-    live_cols = {impl.fold(c.name): c for c in live.columns}
-    model_cols = {impl.fold(c.name) for c in model.columns}
+    fold = impl.fold
+    live_cols = {fold(c.name): c for c in live.columns}
+    model_keys = [fold(c.name) for c in model.columns]
+    model_cols = set(model_keys)
     pk = set(impl.fold_all(model.primary_key))
     missing_cols: set[str] = set()
     addable_cols: set[str] = set()
-    for col in model.columns:
-        key = impl.fold(col.name)
+    for col, key in zip(model.columns, model_keys, strict=True):
         found = live_cols.get(key)
         if found is None:
             missing_cols.add(key)
