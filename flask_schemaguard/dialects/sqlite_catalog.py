@@ -207,12 +207,23 @@ def _sqlite_uniques(table_sql: str | None, auto: dict[tuple[str, ...], bool]) ->
 def _sqlite_parse_uniques(
     table_sql: str, remaining: dict[tuple[str, ...], bool]
 ) -> Iterable[tuple[str | None, list[str]]]:
-    for match in _SQLITE_UNIQUE.finditer(table_sql):
+    for match in _SQLITE_UNIQUE.finditer(table_sql, _first_unique_start(table_sql)):
         yield match.group(1) or match.group(2), _sqlite_cols(match.group(3))
     if not remaining:
         return  # every automatic index is named already: inline matches cannot add one
     for match in _SQLITE_INLINE_UNIQUE.finditer(table_sql):
         yield None, _sqlite_cols(match.group(1) or match.group(2))
+
+
+def _first_unique_start(table_sql: str) -> int:
+    """Where ``_SQLITE_UNIQUE`` can first match: a match begins with CONSTRAINT or UNIQUE,
+    so the scan may skip what comes before both (the column list, mostly). ASCII only: the
+    pattern's case-insensitive match knows more letters than ``str.lower``."""
+    if not table_sql.isascii():
+        return 0
+    lowered = table_sql.lower()
+    found = [i for i in (lowered.find("constraint"), lowered.find("unique")) if i >= 0]
+    return min(found) if found else len(table_sql)
 
 
 _FkRow = tuple[int, str, str, str | None, str, str]
