@@ -84,6 +84,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.drift --sizes 50,200,1000 --db sqlite,postgresql,mysql
+	$(BIN)/python -m bench.first_check --sizes 50,200,1000 --db sqlite,postgresql,mysql
 
 clean:
 	rm -rf $(VENV) $(MIN_VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis instance

@@ -16,6 +16,8 @@ models with drift in 5% of the tables, and times on that database:
 - ``fingerprint query``: one catalog query on a pooled connection
 - ``fast path, new process``: a new ``Runner`` on an in-sync schema whose state was recorded by
   ``Runner.heal()`` (the models' hash computed beforehand, as at app init)
+- ``fast path, new check-mode process``: the same with check mode's settings (it reads the
+  recorded state and writes nothing)
 - ``fast path, running process``: the same ``Runner`` again (a health poll)
 - ``model shape + hash``: the models' side of the fast path, paid once at init
 
@@ -200,7 +202,8 @@ def model_hash(engine: sa.Engine, models: sa.MetaData) -> Callable[[], object]:
 
 
 def fast_paths(engine: sa.Engine, in_sync: sa.MetaData) -> tuple[Callable[[], object], ...]:
-    """(new process, running process): the schema is in sync and its state recorded."""
+    """(new process, new check-mode process, running process): the schema is in sync and its
+    state recorded."""
     from flask_schemaguard.engine.runner import Runner, Settings
     from flask_schemaguard.engine.targets import metadata_target
 
@@ -210,9 +213,15 @@ def fast_paths(engine: sa.Engine, in_sync: sa.MetaData) -> tuple[Callable[[], ob
         raise SystemExit(f"bench: the in-sync models are not in sync: {healed.after.items[:3]}")
     running = Runner([target], Settings())
     running.check()
+    check_mode = Settings(record_state_in_database=False)
 
     def new_process() -> object:
         report = Runner([target], Settings()).check()
+        assert report.in_sync
+        return report
+
+    def new_check_mode_process() -> object:
+        report = Runner([target], check_mode).check()
         assert report.in_sync
         return report
 
@@ -221,7 +230,7 @@ def fast_paths(engine: sa.Engine, in_sync: sa.MetaData) -> tuple[Callable[[], ob
         assert report.in_sync
         return report
 
-    return new_process, running_process
+    return new_process, new_check_mode_process, running_process
 
 
 # -- one database ---------------------------------------------------------------------------
@@ -254,10 +263,11 @@ def bench_one(kind: str, n: int, repeat: int, result: Result, memory: bool) -> N
             notes["schemaguard full check"] = f"{len(report.items)} drift items"  # type: ignore[attr-defined]
             alembic_diffs = alembic_compare(engine, models)()
             notes["alembic compare_metadata"] = f"{len(alembic_diffs)} diffs"  # type: ignore[arg-type]
-            fast_new, fast_running = fast_paths(engine, in_sync)
+            fast_new, fast_check_mode, fast_running = fast_paths(engine, in_sync)
             fast = {
                 "fingerprint query": fingerprint_query(engine),
                 "fast path, new process": fast_new,
+                "fast path, new check-mode process": fast_check_mode,
                 "fast path, running process": fast_running,
             }
             measured = measure_interleaved(fast, max(repeat, 5) * 5, counter)
@@ -472,7 +482,7 @@ def _ms(seconds: float) -> str:
 def render(result: Result) -> str:
     lines = []
     head = (
-        f"{'database':<10} {'N':>5}  {'method':<30} {'median ms':>10} {'min-max ms':>17} "
+        f"{'database':<10} {'N':>5}  {'method':<34} {'median ms':>10} {'min-max ms':>17} "
         f"{'queries':>8} {'vs Alembic':>11}  note"
     )
     lines.append(head)
@@ -488,7 +498,7 @@ def render(result: Result) -> str:
                 ratio = "1.0x"
             span = f"{_ms(min(row.times))}-{_ms(max(row.times))}"
             lines.append(
-                f"{db:<10} {n:>5}  {row.method:<30} {_ms(row.median):>10} {span:>17} "
+                f"{db:<10} {n:>5}  {row.method:<34} {_ms(row.median):>10} {span:>17} "
                 f"{row.queries:>8} {ratio:>11}  {row.note}"
             )
         lines.append("")
@@ -498,13 +508,14 @@ def render(result: Result) -> str:
         fp = by.get("fingerprint query")
         if not fp:
             continue
-        new = by["fast path, new process"] / fp
-        running = by["fast path, running process"] / fp
-        lines.append(
-            f"  {db:<10} N={n:<5} fingerprint {_ms(fp)} ms; new process {new:.2f}x "
-            f"(+{(by['fast path, new process'] - fp) * 1000:.2f} ms), running process "
-            f"{running:.2f}x (+{(by['fast path, running process'] - fp) * 1000:.2f} ms)"
-        )
+        parts = []
+        for label, method in (
+            ("new process", "fast path, new process"),
+            ("new check-mode process", "fast path, new check-mode process"),
+            ("running process", "fast path, running process"),
+        ):
+            parts.append(f"{label} {by[method] / fp:.2f}x (+{(by[method] - fp) * 1000:.2f} ms)")
+        lines.append(f"  {db:<10} N={n:<5} fingerprint {_ms(fp)} ms; " + ", ".join(parts))
     if result.memory:
         lines.append("")
         lines.append("Peak RSS of one full comparison (child process; target: <= 1.5x before)")

@@ -47,6 +47,7 @@ def test_drift_bench_runs(kind: str) -> None:
         "schemaguard full check",
         "fingerprint query",
         "fast path, new process",
+        "fast path, new check-mode process",
         "fast path, running process",
     ):
         assert f"{kind:<10} {20:>5}  {method}" in out, out
@@ -54,6 +55,17 @@ def test_drift_bench_runs(kind: str) -> None:
     assert "flask_schemaguard adds" in out
     # the same drift found by both tools on the same database
     assert "4 diffs" in out and "1 drift items" in out
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql", "mysql"])
+def test_first_check_bench_runs(kind: str) -> None:
+    require_server(kind)
+    out = run_module("bench.first_check", "--sizes", "20", "--db", kind, "--repeat", "1")
+    row = next(line for line in out.splitlines() if line.startswith(f"{kind:<10} {20:>5} "))
+    # the same drift found by both tools, and a floor under the guard's own time
+    assert "Alembic 4 diffs, schemaguard 1 items" in row, out
+    guard_ms, floor_ms = float(row.split()[3]), float(row.split()[5])
+    assert 0 < floor_ms < guard_ms, row
 
 
 def test_drift_bench_memory_child() -> None:
