@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
@@ -84,7 +85,8 @@ class TargetSource:
 
 
 def _same(a: tuple[sa.Table, ...], b: tuple[sa.Table, ...]) -> bool:
-    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
+    """The same Table objects in the same order (compared in C: every check asks)."""
+    return a is b or (len(a) == len(b) and all(map(operator.is_, a, b)))
 
 
 def flask_sqlalchemy_specs(db: Any) -> list[TargetSpec]:
