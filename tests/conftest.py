@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -245,3 +246,47 @@ def driver_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> It
             .set(drivername=f"{kind}+{driver}")
             .render_as_string(hide_password=False)
         )
+
+
+# -- a database user that may not run DDL ----------------------------------------------------
+@pytest.fixture
+def limited_user(db_kind: str, db_url: str, tmp_path: Any) -> Iterator[Callable[[], str]]:
+    """Call it once the tables exist: the URL of a user who may read and write rows of every
+    table but not create or alter anything."""
+    name = "sg_limited_" + uuid.uuid4().hex[:8]
+    url = sa.make_url(db_url)
+    admin = sa.create_engine(db_url, isolation_level="AUTOCOMMIT")
+    created: list[str] = []
+
+    def make() -> str:
+        if db_kind == "sqlite":
+            return f"sqlite:///file:{url.database}?mode=ro&uri=true"
+        with admin.connect() as conn:
+            if db_kind == "postgresql":
+                conn.exec_driver_sql(f"CREATE ROLE {name} LOGIN")
+                created.append(name)
+                conn.exec_driver_sql(f"GRANT CONNECT ON DATABASE {url.database} TO {name}")
+                conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA public TO {name}")
+                conn.exec_driver_sql(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {name}")
+                conn.exec_driver_sql(
+                    f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {name}"
+                )
+            else:
+                conn.exec_driver_sql(f"CREATE USER '{name}'@'%%'")
+                created.append(name)
+                conn.exec_driver_sql(
+                    f"GRANT SELECT, INSERT, UPDATE, DELETE ON `{url.database}`.* TO '{name}'@'%%'"
+                )
+        return url.set(username=name, password=None).render_as_string(hide_password=False)
+
+    try:
+        yield make
+    finally:
+        if created:
+            with admin.connect() as conn:
+                if db_kind == "postgresql":
+                    conn.exec_driver_sql(f"DROP OWNED BY {name}")
+                    conn.exec_driver_sql(f"DROP ROLE {name}")
+                else:
+                    conn.exec_driver_sql(f"DROP USER '{name}'@'%%'")
+        admin.dispose()

@@ -9,8 +9,7 @@ nothing half-applied (PostgreSQL and SQLite: the schema is exactly as before).
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import _reliability as rel
@@ -116,49 +115,6 @@ def test_unreachable_database_strict_refuses_to_start(case: str, tmp_path: Any) 
 
 
 # -- a database user that may not run DDL ----------------------------------------------------
-@pytest.fixture
-def limited_user(db_kind: str, db_url: str, tmp_path: Any) -> Iterator[Callable[[], str]]:
-    """Call it once the tables exist: the URL of a user who may read and write rows of every
-    table but not create or alter anything."""
-    name = "sg_limited_" + uuid.uuid4().hex[:8]
-    url = sa.make_url(db_url)
-    admin = sa.create_engine(db_url, isolation_level="AUTOCOMMIT")
-    created: list[str] = []
-
-    def make() -> str:
-        if db_kind == "sqlite":
-            return f"sqlite:///file:{url.database}?mode=ro&uri=true"
-        with admin.connect() as conn:
-            if db_kind == "postgresql":
-                conn.exec_driver_sql(f"CREATE ROLE {name} LOGIN")
-                created.append(name)
-                conn.exec_driver_sql(f"GRANT CONNECT ON DATABASE {url.database} TO {name}")
-                conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA public TO {name}")
-                conn.exec_driver_sql(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {name}")
-                conn.exec_driver_sql(
-                    f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {name}"
-                )
-            else:
-                conn.exec_driver_sql(f"CREATE USER '{name}'@'%%'")
-                created.append(name)
-                conn.exec_driver_sql(
-                    f"GRANT SELECT, INSERT, UPDATE, DELETE ON `{url.database}`.* TO '{name}'@'%%'"
-                )
-        return url.set(username=name, password=None).render_as_string(hide_password=False)
-
-    try:
-        yield make
-    finally:
-        if created:
-            with admin.connect() as conn:
-                if db_kind == "postgresql":
-                    conn.exec_driver_sql(f"DROP OWNED BY {name}")
-                    conn.exec_driver_sql(f"DROP ROLE {name}")
-                else:
-                    conn.exec_driver_sql(f"DROP USER '{name}'@'%%'")
-        admin.dispose()
-
-
 def test_ddl_denied_heal_mode_starts_names_the_cause_changes_nothing(
     db_kind: str, db_url: str, limited_user: Callable[[], str], caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +13,11 @@ import flask_apps as fa
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from statements import counted, hit_statements
 
 from flask_schemaguard.engine.runner import Runner, Settings
 from flask_schemaguard.engine.targets import metadata_target
 
-#: Statements of a fast-path hit in a new process (PostgreSQL: the fingerprint, which also
-#: asks whether the state table exists, then the row; elsewhere one statement).
-HIT_STATEMENTS = {"postgresql": 2}
 WRITES = ("INSERT", "UPDATE", "DELETE", "CREATE", "ALTER", "DROP", "REPLACE")
 CHECK_MODE = Settings(record_state_in_database=False)
 
@@ -29,20 +26,6 @@ CHECK_MODE = Settings(record_state_in_database=False)
 def _clean() -> Iterator[None]:
     yield
     fa.cleanup()
-
-
-@contextmanager
-def statements_of(engine: sa.Engine) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def note(_c: object, _cur: object, statement: str, *_rest: object) -> None:
-        seen.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", note)
 
 
 def _models() -> sa.MetaData:
@@ -72,10 +55,10 @@ def test_check_mode_takes_the_state_a_heal_mode_process_recorded(engine: sa.Engi
     assert len(rows) == 1
 
     checker = Runner([metadata_target(md, engine)], CHECK_MODE)  # a new check-mode process
-    with statements_of(engine) as statements:
+    with counted(engine) as statements:
         report = checker.check()
     assert report.in_sync
-    assert len(statements) == HIT_STATEMENTS.get(engine.dialect.name, 1), statements
+    assert len(statements) == hit_statements(engine), statements
     assert not _writes(statements)
     assert _state_rows(engine) == rows
 
@@ -83,7 +66,7 @@ def test_check_mode_takes_the_state_a_heal_mode_process_recorded(engine: sa.Engi
     with engine.begin() as conn:
         conn.exec_driver_sql("ALTER TABLE item ADD COLUMN extra INTEGER")
     later = Runner([metadata_target(md, engine)], CHECK_MODE)
-    with statements_of(engine) as statements:
+    with counted(engine) as statements:
         kinds = [i.kind.value for i in later.check().items]
     assert kinds == ["extra_column"]
     assert not _writes(statements)
@@ -95,7 +78,7 @@ def test_check_mode_never_creates_the_state_table(engine: sa.Engine) -> None:
     md.create_all(engine)
     errors: list[str] = []
     sa.event.listen(engine, "handle_error", lambda ctx: errors.append(str(ctx.original_exception)))
-    with statements_of(engine) as statements:
+    with counted(engine) as statements:
         assert Runner([metadata_target(md, engine)], CHECK_MODE).check().in_sync
     assert not _writes(statements)
     assert "schemaguard_state" not in sa.inspect(engine).get_table_names()
@@ -129,9 +112,9 @@ def test_status_record_makes_a_new_check_mode_process_take_the_fast_path(
     with later.app_context():
         engine = fa.models_of(later).db.engine
     fresh = Runner(guard.runner.source, CHECK_MODE)  # a new process's check, same models
-    with statements_of(engine) as statements:
+    with counted(engine) as statements:
         assert fresh.check().in_sync
-    assert len(statements) == HIT_STATEMENTS.get(db_kind, 1), statements
+    assert len(statements) == hit_statements(engine), statements
     assert not _writes(statements)
 
 
@@ -143,4 +126,16 @@ def test_status_record_leaves_a_drifted_database_unrecorded(db_url: str, tmp_pat
     report = json.loads(result.stdout)  # standard output stays the JSON report alone
     assert report["in_sync"] is False
     assert "default: state not recorded: the database is not in sync" in result.stderr
+    assert "schemaguard_state" not in fa.table_names(db_url)
+
+
+def test_status_record_without_the_right_to_write_names_the_table(
+    db_url: str, tmp_path: Path, limited_user: Any
+) -> None:
+    _create_models_schema(_app(db_url, tmp_path, "owner"))
+    app = _app(limited_user(), tmp_path, "limited")  # may read and write rows, not create
+    result = app.test_cli_runner().invoke(args=["schemaguard", "status", "--record"])
+    assert result.exit_code == 2, result.output
+    assert "recording the schema state of default bind" in result.stderr
+    assert "in table 'schemaguard_state' failed" in result.stderr
     assert "schemaguard_state" not in fa.table_names(db_url)

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,6 @@ from typing import Any
 import degrade_apps as da
 import flask_apps as fa
 import pytest
-import sqlalchemy as sa
 from flask import Flask
 
 from flask_schemaguard import orm_refresh as refresh
@@ -286,48 +284,17 @@ def test_nothing_degraded_means_no_recheck(
 
 
 @pytest.fixture
-def dml_only_url(db_kind: str, db_url: str) -> Iterator[Callable[[], str]]:
+def dml_only_url(db_kind: str, limited_user: Callable[[], str]) -> Iterator[Callable[[], str]]:
     """Call it once the tables exist: a URL on which the guard cannot heal (PostgreSQL,
     MariaDB: a user who may only read and write rows, so not create the audit table or alter
     a table). SQLite has no users: an audit table it cannot create no longer stops a heal
     (the trail is switched off), and nothing else refuses DDL while rows can be written."""
-    name = "sg_dml_" + uuid.uuid4().hex[:8]
-    url = sa.make_url(db_url)
-    admin = sa.create_engine(db_url, isolation_level="AUTOCOMMIT")
-    created: list[str] = []
-
-    def make() -> str:
-        with admin.connect() as conn:
-            if db_kind == "sqlite":
-                pytest.skip("SQLite has no user that may write rows but not alter tables")
-            if db_kind == "postgresql":
-                conn.exec_driver_sql(f"CREATE ROLE {name} LOGIN")
-                created.append(name)
-                conn.exec_driver_sql(f"GRANT CONNECT ON DATABASE {url.database} TO {name}")
-                conn.exec_driver_sql(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {name}")
-                conn.exec_driver_sql(
-                    f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {name}"
-                )
-            else:
-                conn.exec_driver_sql(f"CREATE USER '{name}'@'%%'")
-                created.append(name)
-                conn.exec_driver_sql(
-                    f"GRANT SELECT, INSERT, UPDATE, DELETE ON `{url.database}`.* TO '{name}'@'%%'"
-                )
-        return url.set(username=name, password=None).render_as_string(hide_password=False)
-
+    if db_kind == "sqlite":
+        pytest.skip("SQLite has no user that may write rows but not alter tables")
     try:
-        yield make
+        yield limited_user
     finally:
-        fa.cleanup()  # the app's connections first
-        if created:
-            with admin.connect() as conn:
-                if db_kind == "postgresql":
-                    conn.exec_driver_sql(f"DROP OWNED BY {name}")
-                    conn.exec_driver_sql(f"DROP ROLE {name}")
-                else:
-                    conn.exec_driver_sql(f"DROP USER '{name}'@'%%'")
-        admin.dispose()
+        fa.cleanup()  # the app's connections, before the user is dropped
 
 
 def test_a_heal_that_fails_still_degrades(

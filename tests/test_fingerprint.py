@@ -7,11 +7,9 @@ fingerprint with the recorded state in the same round trip.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytest
 import sqlalchemy as sa
+from statements import counted, hit_statements
 
 from flask_schemaguard.dialects import impl_for
 from flask_schemaguard.engine.runner import Runner, Settings
@@ -202,26 +200,6 @@ def _metadata() -> sa.MetaData:
     return md
 
 
-@contextmanager
-def counted(engine: sa.Engine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
-        statements.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
-
-
-#: Statements of a fast-path hit in a new process: PostgreSQL asks whether the state table
-#: exists with the fingerprint (a query naming a missing table would be logged as an ERROR by
-#: the server at every start), then reads the row; elsewhere one statement.
-HIT_STATEMENTS = {"postgresql": 2}
-
-
 def test_fingerprint_and_state_in_one_statement(engine: sa.Engine) -> None:
     target = metadata_target(_metadata(), engine)
     with engine.connect() as conn:  # no state table yet: nothing recorded
@@ -240,7 +218,7 @@ def test_fingerprint_and_state_in_one_statement(engine: sa.Engine) -> None:
             fp, recorded = impl_for(conn).fingerprint_and_state(
                 conn, [None], "schemaguard_state", target.models_hash
             )
-        assert len(statements) == HIT_STATEMENTS.get(engine.dialect.name, 1), statements
+        assert len(statements) == hit_statements(engine), statements
         assert fp == impl_for(conn).fingerprint(conn, [None])
         assert recorded is not None and recorded[0] == fp
         other = impl_for(conn).fingerprint_and_state(conn, [None], "schemaguard_state", "other")
@@ -255,7 +233,7 @@ def test_fast_path_costs_one_statement_and_sees_every_change(engine: sa.Engine) 
     with counted(engine) as statements:
         report = runner.check()
     assert report.in_sync
-    assert len(statements) == HIT_STATEMENTS.get(engine.dialect.name, 1), statements
+    assert len(statements) == hit_statements(engine), statements
     with counted(engine) as statements:  # the same process again: the fingerprint only
         assert runner.check().in_sync
     with engine.connect() as conn:
