@@ -11,7 +11,7 @@ from collections.abc import Callable
 from ..dialects import DialectImpl, impl_for
 from ..report import Drift, DriftKind, Severity
 from ..shape import ColumnShape, SchemaShape, TableShape
-from .compare_keys import Add, diff_keys
+from .compare_keys import Add, diff_keys, drift_adder
 from .compare_objects import check_foreign_key_targets, diff_schemas, diff_sequences
 
 Excluded = Callable[[str | None, str], bool]
@@ -91,17 +91,7 @@ def _diff_table(
     schema, tname = model.schema, model.name
     qual = _qual(schema, tname)
     items: list[Drift] = []
-
-    def add(
-        kind: DriftKind,
-        name: str | None,
-        sev: Severity,
-        healable: bool,
-        detail: str,
-        hint: str | None = None,
-    ) -> None:
-        items.append(Drift(kind, tname, name, sev, healable, detail, bind, schema, hint))
-
+    add = drift_adder(items, model, bind)
     fold = impl.fold
     live_cols = {fold(c.name): c for c in live.columns}
     model_keys = [fold(c.name) for c in model.columns]

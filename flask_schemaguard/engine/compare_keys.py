@@ -17,6 +17,23 @@ UNIQUE_HINT = (
 FK_ACTIONS_HINT = "write a migration that drops and re-creates the constraint"
 
 
+def drift_adder(items: list[Drift], table: TableShape, bind: str | None) -> Add:
+    """``add(kind, name, severity, healable, detail, hint=None)``: a drift item of ``table``
+    appended to ``items``."""
+
+    def add(
+        kind: DriftKind,
+        name: str | None,
+        sev: Severity,
+        healable: bool,
+        detail: str,
+        hint: str | None = None,
+    ) -> None:
+        items.append(Drift(kind, table.name, name, sev, healable, detail, bind, table.schema, hint))
+
+    return add
+
+
 def diff_keys(
     model: TableShape,
     live: TableShape,
@@ -36,16 +53,7 @@ def diff_keys(
     schema, tname = model.schema, model.name
     qual = f"{schema}.{tname}" if schema else tname
     items: list[Drift] = []
-
-    def add(
-        kind: DriftKind,
-        name: str | None,
-        sev: Severity,
-        healable: bool,
-        detail: str,
-        hint: str | None = None,
-    ) -> None:
-        items.append(Drift(kind, tname, name, sev, healable, detail, bind, schema, hint))
+    add = drift_adder(items, model, bind)
 
     if live_cols is None:
         live_cols = {impl.fold(c.name) for c in live.columns}

@@ -120,6 +120,17 @@ def make_plan(
     return Plan(operations=tuple(operations), skipped=tuple(build.skipped))
 
 
+#: The operation that heals a drift kind on a model table (missing indexes: see below).
+_HEALED_BY = {
+    DriftKind.MISSING_TABLE: OperationKind.CREATE_TABLE,
+    DriftKind.MISSING_COLUMN: OperationKind.ADD_COLUMN,
+    DriftKind.MISSING_SEQUENCE: OperationKind.CREATE_SEQUENCE,
+    DriftKind.ENUM_MISMATCH: OperationKind.ADD_ENUM_VALUE,
+    DriftKind.MISSING_UNIQUE_CONSTRAINT: OperationKind.CREATE_UNIQUE_INDEX,
+    DriftKind.INVALID_INDEX: OperationKind.REBUILD_INDEX,
+}
+
+
 def _operation_kind(
     item: Drift, table: sa.Table | None, new_tables: set[po.Key], keys: po.Keys, dialect: Dialect
 ) -> OperationKind | None:
@@ -128,18 +139,9 @@ def _operation_kind(
         return OperationKind.CREATE_SCHEMA
     if table is None:
         return None
-    if kind is DriftKind.MISSING_TABLE:
-        return OperationKind.CREATE_TABLE
-    if kind is DriftKind.MISSING_COLUMN:
-        return OperationKind.ADD_COLUMN
-    if kind is DriftKind.MISSING_SEQUENCE:
-        return OperationKind.CREATE_SEQUENCE
-    if kind is DriftKind.ENUM_MISMATCH:
-        return OperationKind.ADD_ENUM_VALUE
-    if kind is DriftKind.MISSING_UNIQUE_CONSTRAINT:
-        return OperationKind.CREATE_UNIQUE_INDEX
-    if kind is DriftKind.INVALID_INDEX:
-        return OperationKind.REBUILD_INDEX
+    direct = _HEALED_BY.get(kind)
+    if direct is not None:
+        return direct
     if kind is DriftKind.MISSING_INDEX:
         index = _find_index(table, item.name, dialect)
         on_existing = keys.table(table.schema, table.name) not in new_tables
