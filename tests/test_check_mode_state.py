@@ -139,3 +139,58 @@ def test_status_record_without_the_right_to_write_names_the_table(
     assert "recording the schema state of default bind" in result.stderr
     assert "in table 'schemaguard_state' failed" in result.stderr
     assert "schemaguard_state" not in fa.table_names(db_url)
+
+
+def test_postgresql_state_table_the_user_may_not_read_sends_no_failing_statement(
+    db_url: str, db_kind: str, limited_user: Any
+) -> None:
+    if db_kind != "postgresql":
+        pytest.skip("PostgreSQL logs every failed statement; the others do not by default")
+    md = _models()
+    admin = sa.create_engine(db_url)
+    try:
+        md.create_all(admin)
+        url = limited_user()  # its grants cover the tables that exist now
+        assert Runner([metadata_target(md, admin)]).heal().after.in_sync  # records the state
+        limited = sa.create_engine(url)
+        errors: list[str] = []
+        sa.event.listen(
+            limited, "handle_error", lambda ctx: errors.append(str(ctx.original_exception))
+        )
+        try:
+            assert Runner([metadata_target(md, limited)], CHECK_MODE).check().in_sync
+        finally:
+            limited.dispose()
+        assert errors == []
+    finally:
+        admin.dispose()
+
+
+def test_sqlite_database_rebuilt_from_a_dump_is_checked_again(tmp_path: Path) -> None:
+    """A dump carries the state table's rows along and restarts ``schema_version``: the
+    reloaded schema (here without a column) must not pass for the one recorded."""
+    import sqlite3
+
+    md = sa.MetaData()
+    sa.Table("item", md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.Text))
+    first = sa.create_engine(f"sqlite:///{tmp_path / 'first.db'}")
+    md.create_all(first)
+    assert Runner([metadata_target(md, first)]).heal().after.in_sync  # recorded
+    with first.begin() as conn:  # the reload's schema_version ends where this one was recorded
+        conn.exec_driver_sql("ALTER TABLE item DROP COLUMN name")
+    first.dispose()
+    source = sqlite3.connect(tmp_path / "first.db")
+    target = sqlite3.connect(tmp_path / "reloaded.db")
+    target.executescript("\n".join(source.iterdump()))
+    source.close()
+    target.close()
+
+    reloaded = sa.create_engine(f"sqlite:///{tmp_path / 'reloaded.db'}")
+    try:
+        assert "schemaguard_state" in sa.inspect(reloaded).get_table_names()  # the dump's row
+        kinds = {
+            i.kind.value for i in Runner([metadata_target(md, reloaded)], CHECK_MODE).check().items
+        }
+        assert kinds == {"missing_column"}
+    finally:
+        reloaded.dispose()

@@ -201,11 +201,15 @@ class PostgresqlImpl(DialectImpl):
     def fingerprint_and_state(
         self, conn: Connection, schemas: Schemas, state_table: str, models_hash: str
     ) -> tuple[str, Recorded | None]:
-        """Whether the state table exists, asked with the fingerprint: a query naming a
-        missing table would fail, and the server would log that ERROR at every start."""
+        """Whether the state table exists and may be read, asked with the fingerprint: a
+        query naming a missing (or forbidden) table would fail, and the server would log
+        that ERROR at every start."""
         quoted = conn.dialect.identifier_preparer.quote(state_table)
         value, exists = conn.execute(
-            sa.text(f"SELECT ({_fingerprint_sql(conn)}), to_regclass(:state_table) IS NOT NULL"),
+            sa.text(
+                f"SELECT ({_fingerprint_sql(conn)}), "
+                "coalesce(has_table_privilege(to_regclass(:state_table), 'SELECT'), false)"
+            ),
             {**_scope(schemas), "state_table": quoted},
         ).one()
         fp = f"pg:{value}"

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -86,6 +87,16 @@ def _schema_literal(schema: str | None) -> str:
     return '"main"' if schema is None else '"' + schema.replace('"', '""') + '"'
 
 
+#: A schema's catalog as one text, in the catalog's own order: a dump reloaded in another
+#: order reads as another schema (one full check), never the other way round.
+_MASTER_TEXT = "SELECT group_concat(sql, char(30)) FROM {schema}.sqlite_master"
+
+
+def _part(version: object, text: str | None) -> str:
+    digest = hashlib.blake2b((text or "").encode(), digest_size=8).hexdigest()
+    return f"{version}:{digest}"
+
+
 class SqliteImpl(DialectImpl):
     name = "sqlite"
     session_class = SqliteHealSession  # one write transaction in both modes (one writer)
@@ -114,16 +125,29 @@ class SqliteImpl(DialectImpl):
         shape = read_sqlite(conn, schemas)
         return shape if shape is not None else super().reflect(conn, schemas)
 
-    fingerprint_from_reflection = False  # one pragma per schema: cheaper than any read
+    fingerprint_from_reflection = False  # two cheap reads per schema, no catalog scan
 
     def fingerprint(self, conn: Connection, schemas: Sequence[str | None]) -> str:
+        """Per schema, ``schema_version`` and a hash of the catalog's text. The counter alone
+        only orders changes within one file: a database rebuilt from a dump restarts it and
+        may reach a recorded value with another schema (the dump carries the state table's
+        rows along)."""
         missing = missing_databases(conn, schemas)
-        parts = [
-            "-"
-            if s in missing
-            else str(conn.exec_driver_sql(f"PRAGMA {_schema_literal(s)}.schema_version").scalar())
-            for s in schemas
-        ]
+        parts = []
+        for schema in schemas:
+            if schema in missing:
+                parts.append("-")
+                continue
+            literal = _schema_literal(schema)
+            if schema is None:  # one statement
+                version, text = conn.exec_driver_sql(
+                    f"SELECT schema_version, ({_MASTER_TEXT.format(schema=literal)}) "
+                    "FROM pragma_schema_version"
+                ).one()
+            else:
+                version = conn.exec_driver_sql(f"PRAGMA {literal}.schema_version").scalar()
+                text = conn.exec_driver_sql(_MASTER_TEXT.format(schema=literal)).scalar()
+            parts.append(_part(version, text))
         return "sqlite:" + ",".join(parts)
 
     def fingerprint_and_state(
@@ -133,19 +157,19 @@ class SqliteImpl(DialectImpl):
             return super().fingerprint_and_state(conn, schemas, state_table, models_hash)
         quoted = conn.dialect.identifier_preparer.quote(state_table)
         try:
-            # A driver-level statement (SQLAlchemy's statement caching would cost more than the
-            # pragma itself) and one column for the row: the cheapest form (~10 us over the
-            # bare pragma). The main database's schema_version; attached ones differ.
-            version, packed = conn.exec_driver_sql(
-                "SELECT schema_version, (SELECT fingerprint || char(31) || items "
-                f"FROM {quoted} WHERE models_hash = ?) FROM pragma_schema_version",
+            # One driver-level statement (SQLAlchemy's statement caching would cost more than
+            # the pragma itself): the main database's fingerprint and the recorded row.
+            version, text, packed = conn.exec_driver_sql(
+                f"SELECT schema_version, ({_MASTER_TEXT.format(schema=_schema_literal(None))}), "
+                f"(SELECT fingerprint || char(31) || items FROM {quoted} WHERE models_hash = ?) "
+                "FROM pragma_schema_version",
                 (models_hash,),
             ).one()
         except sa.exc.DBAPIError as exc:  # no state table yet
             if exc.connection_invalidated:
                 raise
             return self.fingerprint(conn, schemas), None
-        fp = f"sqlite:{version}"
+        fp = "sqlite:" + _part(version, text)
         if packed is None:
             return fp, None
         recorded_fp, _, items = packed.partition("\x1f")

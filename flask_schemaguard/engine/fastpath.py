@@ -13,7 +13,7 @@ import threading
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.schema import CreateTable
 
 from ..dialects import impl_for
@@ -100,26 +100,47 @@ class FastPath:
         items, failed = load_state(recorded[1])
         return items, fp, failed
 
+    def ensure_table(self, session: HealSession, target: Target) -> bool:
+        """Create the state table in the heal's session unless it exists; False when it
+        cannot be (logged: it only costs later starts their fast path).
+
+        Before the heal reads the fingerprint it will record: creating the table changes the
+        fingerprint, and a recorded fingerprint must never be newer than the reflection its
+        items come from.
+        """
+        assert self.settings.state_table
+        table = state_table(self.settings.state_table)
+        conn = session.conn
+        try:
+            if not sa.inspect(conn).has_table(table.name):
+                session.attempt(lambda: conn.execute(CreateTable(table)))
+        except sa.exc.DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise
+            self._not_recorded(target, exc)
+            return False
+        return True
+
     def record(
         self,
         session: HealSession,
         target: Target,
         items: list[Drift],
+        fp: str,
         failed: Failed | None = None,
     ) -> str | None:
         """Record a check in the database: an in-sync one, or the one after a heal whose
-        ``failed`` operations are then not run again on this schema. A failure to write it
-        (say a read-only database user) only costs later starts their fast path, so it is
+        ``failed`` operations are then not run again on this schema. ``fp`` is the
+        fingerprint read *before* the reflection ``items`` come from: a schema changed in
+        between (by a migration that does not take the guard's lock) is then recorded with
+        an older fingerprint than its own, which no later check matches. A failure to write
+        it (say a read-only database user) only costs later starts their fast path, so it is
         logged, not raised."""
         assert self.settings.state_table
         table = state_table(self.settings.state_table)
         conn = session.conn
-        recorded: list[str] = []
 
         def write() -> None:
-            if not sa.inspect(conn).has_table(table.name):
-                conn.execute(CreateTable(table))
-            fp = impl_for(conn).fingerprint(conn, target.schemas)
             conn.execute(table.delete().where(table.c.models_hash == target.models_hash))
             conn.execute(
                 table.insert().values(
@@ -129,45 +150,68 @@ class FastPath:
                     checked_at=utcnow(),
                 )
             )
-            recorded.append(fp)
 
         try:
             session.attempt(write)
         except sa.exc.DBAPIError as exc:
             if exc.connection_invalidated:
                 raise
-            logger.warning(
-                "schemaguard: could not record the schema state in %s on %s (%s); every start "
-                "will check the whole schema",
-                table.name,
-                bind_name(target),
-                db_message(target, exc),
-            )
+            self._not_recorded(target, exc)
             return None
-        return recorded[0]
+        return fp
 
-    def record_checked(self, conn: Connection, target: Target, fp: str, items: list[Drift]) -> bool:
-        """Record a full check made outside the heal lock (``status --record``), in its own
-        transaction: only while the schema's fingerprint is still the one the check saw (a
-        schema changed in between is never recorded as checked). True when recorded."""
+    def _not_recorded(self, target: Target, exc: sa.exc.DBAPIError) -> None:
+        logger.warning(
+            "schemaguard: could not record the schema state in %s on %s (%s); every start "
+            "will check the whole schema",
+            self.settings.state_table,
+            bind_name(target),
+            db_message(target, exc),
+        )
+
+    def record_checked(self, engine: Engine, target: Target, fp: str, items: list[Drift]) -> str:
+        """Record a full check made outside the heal lock (``status --record``) whose state
+        table existed when it read the schema: ``"recorded"``, or ``"changed"`` when the
+        schema's fingerprint is no longer ``fp`` (the check's own, the one stored: never a
+        later one). Another process recording the same state at the same moment is fine."""
         assert self.settings.state_table
         table = state_table(self.settings.state_table)
-        impl = impl_for(conn)
-        with conn.begin():
-            if impl.fingerprint(conn, target.schemas) != fp:
-                return False
-            if not sa.inspect(conn).has_table(table.name):
-                conn.execute(CreateTable(table, if_not_exists=True))
-            recorded_fp = impl.fingerprint(conn, target.schemas)  # the state table's own
-            conn.execute(table.delete().where(table.c.models_hash == target.models_hash))
-            conn.execute(
-                table.insert().values(
-                    models_hash=target.models_hash,
-                    fingerprint=recorded_fp,
-                    items=dump_items(items),
-                    checked_at=utcnow(),
+        try:
+            with engine.begin() as conn:
+                if impl_for(conn).fingerprint(conn, target.schemas) != fp:
+                    return "changed"
+                conn.execute(table.delete().where(table.c.models_hash == target.models_hash))
+                conn.execute(
+                    table.insert().values(
+                        models_hash=target.models_hash,
+                        fingerprint=fp,
+                        items=dump_items(items),
+                        checked_at=utcnow(),
+                    )
                 )
-            )
+        except sa.exc.IntegrityError:  # the same row, inserted by another process first
+            with engine.connect() as conn:
+                row = conn.execute(
+                    sa.select(table.c.fingerprint).where(table.c.models_hash == target.models_hash)
+                ).first()
+            return "recorded" if row is not None and row[0] == fp else "changed"
+        return "recorded"
+
+    def create_table(self, engine: Engine) -> bool:
+        """Create the state table unless it exists (committed at once); True when it did not
+        exist before (the schema's fingerprint has changed)."""
+        assert self.settings.state_table
+        table = state_table(self.settings.state_table)
+        if sa.inspect(engine).has_table(table.name):
+            return False
+        try:
+            with engine.begin() as conn:
+                conn.execute(CreateTable(table, if_not_exists=True))
+        except sa.exc.DBAPIError:
+            # two processes at once (PostgreSQL may refuse the second IF NOT EXISTS on its
+            # type catalog): the table exists now, whoever made it
+            if not sa.inspect(engine).has_table(table.name):
+                raise
         return True
 
 

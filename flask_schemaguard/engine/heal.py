@@ -182,6 +182,9 @@ class BindHealer:
             done, recorded_fp, failed = recorded
             after = BindCheck(done, info_of(target), recorded_fp, failed=failed)
             return BindOutcome(failed=[(op, e + NOT_RETRIED) for op, e in failed], after=after)
+        records = self.fast_path.records_state and self.fast_path.ensure_table(session, target)
+        # read before each reflection whose items may be recorded (see FastPath.record)
+        seen = impl.fingerprint(session.conn, target.schemas) if records else None
         items, enums = self._diff(session, impl, target)
         plan = plan_for(target, only(items, targets), enums, self.settings, session.conn)
         outcome = BindOutcome(skipped=list(plan.skipped))
@@ -200,15 +203,17 @@ class BindHealer:
             for op in later:
                 self._step(session, impl, target, op, outcome, not_created, inside=False)
             session.reopen()
-        if outcome.applied:
+        if outcome.applied or (records and ops):
+            # what the heal changed (its operations, even failed ones; the audit table)
+            seen = impl.fingerprint(session.conn, target.schemas) if records else None
             items, _ = self._diff(session, impl, target)
         fp: str | None = None
         settled = bind_in_sync(items) or (
             bool(outcome.failed) and not outcome.transient and targets is None
         )
-        if settled and self.fast_path.records_state:
+        if settled and seen is not None:
             # in sync, or what failed fails the same way until the schema or models change
-            fp = self.fast_path.record(session, target, items, outcome.failed)
+            fp = self.fast_path.record(session, target, items, seen, outcome.failed)
         outcome.after = BindCheck(items, info_of(target), fp)
         return outcome
 

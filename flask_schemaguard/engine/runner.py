@@ -6,10 +6,12 @@ Framework-free: the Flask extension, the CLI and the tests all drive a :class:`R
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
+from functools import partial
+from typing import TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from ..dialects import impl_for
 from ..dialects.session import LockTimeout
@@ -39,6 +41,8 @@ from .settings import Settings
 from .targets import Target, TargetSource
 
 logger = logging.getLogger("flask_schemaguard")
+
+T = TypeVar("T")
 
 #: Bind names to limit a plan or heal to (None in it: the default bind); None: every bind.
 Binds = Collection[str | None] | None
@@ -99,11 +103,12 @@ class Runner:
         return self._check_bind(target, fast=fast)
 
     def _check_bind(self, target: Target, *, fast: bool) -> BindCheck:
-        with collector_paused():
-            return self._check_bind_now(target, fast=fast)
-
-    def _check_bind_now(self, target: Target, *, fast: bool) -> BindCheck:
         info = info_of(target)
+        with collector_paused():  # CPU only, computed once per target
+            if fast and self.fast_path.reads_state:
+                target.models_hash  # noqa: B018 - the models' shape and its hash
+            else:
+                target.model  # noqa: B018
         try:
             connection = target.engine.connect()
         except sa.exc.DBAPIError as exc:
@@ -121,7 +126,10 @@ class Runner:
                     shape = impl.reflect(conn, target.schemas)
                 else:  # a full check, or nothing recorded where the reads give the fingerprint
                     shape, fp = impl.reflect_and_fingerprint(conn, target.schemas)
-                items = diff(target.model, shape, bind=target.bind, excluded=self.filter.excluded)
+                with collector_paused():
+                    items = diff(
+                        target.model, shape, bind=target.bind, excluded=self.filter.excluded
+                    )
                 names = {n for (_s, n) in shape.tables}
                 pending = self._pending(conn, target, names)
                 if pending is not None:
@@ -147,39 +155,45 @@ class Runner:
         (what a heal-mode start does), so that every later process on these models and this
         schema, check mode included, answers with the fingerprint query alone.
 
-        Writes the state table only. Returns the report and, per bind, what was done:
-        ``"recorded"``, ``"drift"`` (a bind not in sync is never recorded), ``"changed"``
-        (the schema changed during the check), ``"unreachable"``. A write that fails (say a
-        read-only user) raises :class:`SchemaGuardError` naming the table.
+        Writes the state table only (creating it when a bind is in sync and it is missing,
+        then checking again: the new table changes the fingerprint). Returns the report and,
+        per bind, what was done: ``"recorded"``, ``"drift"`` (a bind not in sync is never
+        recorded), ``"changed"`` (the schema changed during the check), ``"unreachable"``.
+        A write that fails (say a read-only user) raises :class:`SchemaGuardError` naming
+        the table.
         """
         checks: list[BindCheck] = []
         outcome: dict[str | None, str] = {}
         for target in self._selected(binds):
             check = self._check_bind(target, fast=False)
+            if check.info.reachable and bind_in_sync(check.items):
+                if self._writing_state(target, check, self.fast_path.create_table):
+                    check = self._check_bind(target, fast=False)
             checks.append(check)
             if not check.info.reachable or check.fingerprint is None:
                 outcome[target.bind] = "unreachable"
             elif not bind_in_sync(check.items):
                 outcome[target.bind] = "drift"
             else:
-                outcome[target.bind] = self._record_target(target, check)
+                write = partial(
+                    self.fast_path.record_checked,
+                    target=target,
+                    fp=check.fingerprint,
+                    items=check.items,
+                )
+                outcome[target.bind] = self._writing_state(target, check, write)
         return report_of(checks), outcome
 
-    def _record_target(self, target: Target, check: BindCheck) -> str:
-        assert check.fingerprint is not None
+    def _writing_state(self, target: Target, check: BindCheck, write: Callable[[Engine], T]) -> T:
         if not self.settings.state_table:
             raise SchemaGuardError("no state table to record in (state_table is None)")
         try:
-            with target.engine.connect() as conn:
-                done = self.fast_path.record_checked(conn, target, check.fingerprint, check.items)
-        except sa.exc.IntegrityError:
-            return "recorded"  # another process recorded the same state at the same moment
+            return write(target.engine)
         except sa.exc.DBAPIError as exc:
             raise SchemaGuardError(
                 f"recording the schema state of {bind_name(target)} ({check.info.url}) in "
                 f"table {self.settings.state_table!r} failed: {db_message(target, exc)}"
             ) from exc
-        return "recorded" if done else "changed"
 
     # -- plan ----------------------------------------------------------------------------
     def plan(self, binds: Binds = None) -> list[Operation]:
