@@ -138,21 +138,10 @@ class FastPath:
         logged, not raised."""
         assert self.settings.state_table
         table = state_table(self.settings.state_table)
-        conn = session.conn
-
-        def write() -> None:
-            conn.execute(table.delete().where(table.c.models_hash == target.models_hash))
-            conn.execute(
-                table.insert().values(
-                    models_hash=target.models_hash,
-                    fingerprint=fp,
-                    items=dump_items(items, failed),
-                    checked_at=utcnow(),
-                )
-            )
-
         try:
-            session.attempt(write)
+            session.attempt(
+                lambda: _write_row(session.conn, table, target, fp, dump_items(items, failed))
+            )
         except sa.exc.DBAPIError as exc:
             if exc.connection_invalidated:
                 raise
@@ -180,15 +169,7 @@ class FastPath:
             with engine.begin() as conn:
                 if impl_for(conn).fingerprint(conn, target.schemas) != fp:
                     return "changed"
-                conn.execute(table.delete().where(table.c.models_hash == target.models_hash))
-                conn.execute(
-                    table.insert().values(
-                        models_hash=target.models_hash,
-                        fingerprint=fp,
-                        items=dump_items(items),
-                        checked_at=utcnow(),
-                    )
-                )
+                _write_row(conn, table, target, fp, dump_items(items))
         except sa.exc.IntegrityError:  # the same row, inserted by another process first
             with engine.connect() as conn:
                 row = conn.execute(
@@ -213,6 +194,16 @@ class FastPath:
             if not sa.inspect(engine).has_table(table.name):
                 raise
         return True
+
+
+def _write_row(conn: Connection, table: sa.Table, target: Target, fp: str, items: str) -> None:
+    """The one state row of these models: ``fp`` and the check's items (JSON)."""
+    conn.execute(table.delete().where(table.c.models_hash == target.models_hash))
+    conn.execute(
+        table.insert().values(
+            models_hash=target.models_hash, fingerprint=fp, items=items, checked_at=utcnow()
+        )
+    )
 
 
 def _key(target: Target) -> tuple[str, str]:
