@@ -104,17 +104,20 @@ class Runner:
 
     def _check_bind(self, target: Target, *, fast: bool) -> BindCheck:
         info = info_of(target)
-        with collector_paused():  # CPU only, computed once per target
-            if fast and self.fast_path.reads_state:
-                target.models_hash  # noqa: B018 - the models' shape and its hash
-            else:
-                target.model  # noqa: B018
         try:
             connection = target.engine.connect()
         except sa.exc.DBAPIError as exc:
             return unreachable(target, exc)
         try:
             with connection as conn:
+                # after the first connection: the dialect learns there what the server has
+                # (MariaDB's sequences, PostgreSQL's identifier length...), and the shape
+                # depends on it
+                with collector_paused():  # CPU only, computed once per target
+                    if fast and self.fast_path.reads_state:
+                        target.models_hash  # noqa: B018 - the models' shape and its hash
+                    else:
+                        target.model  # noqa: B018
                 impl = impl_for(conn)
                 fp: str | None = None
                 if fast:
