@@ -162,11 +162,18 @@ class BindHealer:
         return outcome
 
     def _diff(
-        self, session: HealSession, impl: DialectImpl, target: Target
-    ) -> tuple[list[Drift], frozenset[tuple[str | None, str]]]:
-        shape = impl.reflect(session.conn, target.schemas)
+        self, session: HealSession, impl: DialectImpl, target: Target, *, fingerprint: bool
+    ) -> tuple[list[Drift], frozenset[tuple[str | None, str]], str | None]:
+        """The drift, the live enums and, with ``fingerprint``, a fingerprint never newer
+        than the reflection (read before it, or from its very reads): the one to record with
+        these items (see ``FastPath.record``)."""
+        fp: str | None = None
+        if fingerprint:
+            shape, fp = impl.reflect_and_fingerprint(session.conn, target.schemas)
+        else:
+            shape = impl.reflect(session.conn, target.schemas)
         items = diff(target.model, shape, bind=target.bind, excluded=self.filter.excluded)
-        return items, shape.enums
+        return items, shape.enums, fp
 
     def _heal_locked(
         self,
@@ -183,9 +190,7 @@ class BindHealer:
             after = BindCheck(done, info_of(target), recorded_fp, failed=failed)
             return BindOutcome(failed=[(op, e + NOT_RETRIED) for op, e in failed], after=after)
         records = self.fast_path.records_state and self.fast_path.ensure_table(session, target)
-        # read before each reflection whose items may be recorded (see FastPath.record)
-        seen = impl.fingerprint(session.conn, target.schemas) if records else None
-        items, enums = self._diff(session, impl, target)
+        items, enums, seen = self._diff(session, impl, target, fingerprint=records)
         plan = plan_for(target, only(items, targets), enums, self.settings, session.conn)
         outcome = BindOutcome(skipped=list(plan.skipped))
         if plan.operations:
@@ -205,8 +210,7 @@ class BindHealer:
             session.reopen()
         if outcome.applied or (records and ops):
             # what the heal changed (its operations, even failed ones; the audit table)
-            seen = impl.fingerprint(session.conn, target.schemas) if records else None
-            items, _ = self._diff(session, impl, target)
+            items, _, seen = self._diff(session, impl, target, fingerprint=records)
         fp: str | None = None
         settled = bind_in_sync(items) or (
             bool(outcome.failed) and not outcome.transient and targets is None
